@@ -1,0 +1,1 @@
+"""The instruments the notebooks observe with: clients, meters, plots, the browser, checks."""

@@ -1,0 +1,87 @@
+"""A real browser for the lessons: headless Chromium driven by Playwright (lesson 00).
+
+Playwright's own Chromium is used when it is installed, else a system Chromium or Chrome.
+Use it with ``async with open_browser() as browser:`` from a notebook cell (top-level
+``await``) or from ``asyncio.run`` in a script. ``find_chromium()`` returns ``None`` when no
+browser is available, so a lesson can say so plainly and fall back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+
+CHROMIUM_FLAGS = [
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+]
+"""Flags that keep a headless Chromium quiet on a machine with no outside network."""
+
+SYSTEM_CHROMIUMS = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]
+
+
+def find_chromium() -> str | None:
+    """Path to a Chromium to drive: Playwright's own download first, then the system's."""
+    own = sorted(
+        glob.glob(os.path.join(_playwright_browsers(), "chromium-*", "chrome-*", "chrome"))
+    )
+    if own:
+        return own[-1]
+    for name in SYSTEM_CHROMIUMS:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def _playwright_browsers() -> str:
+    """Where ``playwright install`` puts its browsers (read without starting Playwright)."""
+    return os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or os.path.expanduser(
+        "~/.cache/ms-playwright"
+    )
+
+
+def launch_args() -> list[str]:
+    """The flags above, plus ``--no-sandbox`` when running as root (Chromium refuses otherwise)."""
+    args = list(CHROMIUM_FLAGS)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--no-sandbox")
+    return args
+
+
+@contextlib.asynccontextmanager
+async def open_browser(
+    *, executable: str | None = None, extra_args: list[str] = ()
+) -> AsyncIterator:
+    """A headless Chromium as a Playwright ``BrowserContext`` with a fresh profile.
+
+    ``await browser.new_page()`` opens a tab. The browser process and its profile folder are
+    gone when the block ends.
+    """
+    from playwright.async_api import async_playwright
+
+    executable = executable or find_chromium()
+    if executable is None:
+        raise RuntimeError(
+            "no Chromium found: install the `chromium` package (Debian/Ubuntu: "
+            "apt-get install chromium) or run `playwright install chromium`"
+        )
+    with tempfile.TemporaryDirectory(prefix="course-chromium-") as profile:
+        async with async_playwright() as playwright:
+            context = await playwright.chromium.launch_persistent_context(
+                profile,
+                executable_path=executable,
+                headless=True,
+                args=launch_args() + list(extra_args),
+            )
+            try:
+                yield context
+            finally:
+                await context.close()

@@ -1,0 +1,193 @@
+"""The in-kernel runtime: serve aiohttp apps from a background event-loop thread.
+
+Introduced in lesson 00. A Jupyter kernel already runs an event loop on its main thread, so
+``asyncio.run()`` and ``web.run_app()`` fail there, and a server on the kernel's own loop
+freezes whenever a cell blocks (a plain ``httpx.get`` to it never gets an answer). Here every
+server runs on one shared loop in a daemon thread: cells stay free to block, to ``await``, or
+to do both, and the servers keep answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import threading
+from collections.abc import Coroutine
+from typing import Any
+
+from aiohttp import web
+
+SHUTDOWN_GRACE = 0.25
+"""Seconds a running handler (an SSE stream, a WebSocket) gets to finish before it is cancelled."""
+
+_lock = threading.RLock()
+_loop_thread: _LoopThread | None = None
+_named: dict[str, Server] = {}
+_running: set[Server] = set()
+
+
+class _LoopThread:
+    """One asyncio loop running forever in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, name="servers-loop", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
+        if threading.current_thread() is self.thread:
+            coro.close()
+            raise RuntimeError(
+                "this call blocks until the servers' loop answers, so it cannot be made from "
+                "that loop (from inside a handler); schedule it with loop.call_soon instead"
+            )
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        """Cancel what is left on the loop, stop it and wait for the thread."""
+        if self.loop.is_closed():
+            return
+        self.run(_cancel_other_tasks())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+async def _cancel_other_tasks() -> None:
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _loop() -> _LoopThread:
+    global _loop_thread
+    with _lock:
+        if _loop_thread is None or not _loop_thread.thread.is_alive():
+            _loop_thread = _LoopThread()
+        return _loop_thread
+
+
+def loop() -> asyncio.AbstractEventLoop:
+    """The event loop every server runs on (started on first use)."""
+    return _loop().loop
+
+
+def run(coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
+    """Run a coroutine on the servers' loop from any other thread and return its result."""
+    return _loop().run(coro, timeout)
+
+
+def pending_tasks() -> list[asyncio.Task]:
+    """Tasks still alive on the servers' loop: after every server stopped, this is empty."""
+
+    async def others() -> list[asyncio.Task]:
+        return [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+    return run(others())
+
+
+class Server:
+    """A running aiohttp app: ``.url``, ``.host``, ``.port``, ``.stop()``; a context manager."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int, name: str | None) -> None:
+        self._runner = runner
+        self.host = host
+        self.port = port
+        self.name = name
+        self._stopped = False
+
+    @property
+    def app(self) -> web.Application:
+        return self._runner.app
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return not self._stopped
+
+    def stop(self) -> None:
+        """Close the socket, end open streams (cancelled after SHUTDOWN_GRACE), run cleanups.
+
+        Safe to call twice; returns once nothing of this server is left on the loop.
+        """
+        with _lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            _running.discard(self)
+            if self.name is not None and _named.get(self.name) is self:
+                del _named[self.name]
+        run(self._runner.cleanup())
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        label = f" {self.name!r}" if self.name else ""
+        return f"<Server{label} {self.url} {state}>"
+
+
+def serve(
+    app: web.Application, *, name: str | None = None, host: str = "127.0.0.1", port: int = 0
+) -> Server:
+    """Start ``app`` on the background loop and return its running ``Server``.
+
+    ``port=0`` picks a free port. Serving a ``name`` again first stops the server of that name,
+    so re-running a notebook cell is safe. Binds loopback unless ``host`` says otherwise.
+    """
+    with _lock:
+        if name is not None and name in _named:
+            _named[name].stop()
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
+        bound_host, bound_port = run(_start(runner, host, port))
+        server = Server(runner, bound_host, bound_port, name)
+        _running.add(server)
+        if name is not None:
+            _named[name] = server
+        return server
+
+
+async def _start(runner: web.AppRunner, host: str, port: int) -> tuple[str, int]:
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+    except OSError as error:
+        await runner.cleanup()
+        raise OSError(error.errno, f"cannot listen on {host}:{port}: {error.strerror}") from None
+    address = runner.addresses[0]
+    return address[0], address[1]
+
+
+def running_servers() -> list[Server]:
+    """Every server started by ``serve`` and not stopped yet."""
+    with _lock:
+        return list(_running)
+
+
+def stop_all() -> None:
+    """Stop every running server (run at interpreter exit)."""
+    for server in running_servers():
+        server.stop()
+
+
+@atexit.register
+def _shutdown() -> None:
+    stop_all()
+    with _lock:
+        if _loop_thread is not None and _loop_thread.thread.is_alive():
+            _loop_thread.close()

@@ -1,0 +1,142 @@
+"""servers.feed: the Feed and its HTTP routes (POST /posts, GET /posts?since=ID)."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+
+from servers.feed import Feed
+
+
+def test_posts_get_rising_ids_from_1_and_the_server_time():
+    feed = Feed()
+    first, second = feed.publish("a"), feed.publish("b")
+    assert (first["id"], second["id"]) == (1, 2)
+    assert first["ts"] <= second["ts"]
+    assert feed.since(0) == [first, second]
+    assert feed.since(1) == [second]
+    assert feed.last_id == 2
+
+
+def test_history_is_bounded_to_the_newest_posts():
+    feed = Feed(history=3)
+    for n in range(10):
+        feed.publish(f"post {n}")
+    assert [p["id"] for p in feed.since(0)] == [8, 9, 10]
+    assert len(feed) == 3
+
+
+def test_publish_from_many_threads_gives_every_post_one_unique_id():
+    feed = Feed(history=10_000)
+
+    def publish_many(thread):
+        for n in range(500):
+            feed.publish(f"{thread}-{n}")
+
+    threads = [threading.Thread(target=publish_many, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [p["id"] for p in feed.since(0)]
+    assert ids == list(range(1, 4001))
+    assert len({p["text"] for p in feed.since(0)}) == 4000
+
+
+def test_returned_posts_are_copies_that_cannot_change_the_history():
+    feed = Feed()
+    feed.publish("original")["text"] = "changed"
+    feed.since(0)[0]["text"] = "changed"
+    assert feed.since(0)[0]["text"] == "original"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [(None, "must be a string"), ("", "is empty"), ("   ", "is empty"), ("x" * 1001, "limit")],
+)
+def test_publish_refuses_bad_text_and_says_why(text, reason):
+    feed = Feed()
+    with pytest.raises(ValueError, match=reason):
+        feed.publish(text)
+    assert len(feed) == 0
+
+
+def test_post_publishes_and_answers_201_with_the_post(feed_server, feed):
+    response = httpx.post(feed_server.url + "/posts", json={"text": "hello"})
+    assert response.status_code == 201
+    assert response.json() == feed.since(0)[0]
+    assert response.json()["text"] == "hello"
+
+
+def test_get_since_returns_the_newer_posts_oldest_first(feed_server, feed):
+    for text in ["a", "b", "c"]:
+        feed.publish(text)
+    texts = lambda query: [p["text"] for p in httpx.get(feed_server.url + query).json()]  # noqa: E731
+    assert texts("/posts") == ["a", "b", "c"]
+    assert texts("/posts?since=1") == ["b", "c"]
+    assert texts("/posts?since=3") == []
+    assert texts("/posts?since=99") == []
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"{broken", "not valid JSON"),
+        (b"", "not valid JSON"),
+        (b"[1, 2]", 'JSON object with a "text" field'),
+        (b'{"title": "no text"}', 'JSON object with a "text" field'),
+        (b'{"text": 42}', "must be a string"),
+        (b'{"text": ""}', "is empty"),
+        (b'{"text": "' + b"x" * 1001 + b'"}', "the limit is 1000"),
+        (b"\xff\xfe\x00", "not"),
+    ],
+)
+def test_bad_posts_get_a_400_that_says_what_was_wrong_and_publish_nothing(
+    feed_server, feed, body, says
+):
+    response = httpx.post(feed_server.url + "/posts", content=body)
+    assert response.status_code == 400
+    assert says in response.json()["error"]
+    assert len(feed) == 0
+    assert httpx.post(feed_server.url + "/posts", json={"text": "still up"}).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("query", "says"), [("abc", "got 'abc'"), ("1.5", "whole number"), ("-1", "0 or more")]
+)
+def test_a_bad_since_gets_a_400_that_says_what_was_wrong(feed_server, query, says):
+    response = httpx.get(feed_server.url + "/posts", params={"since": query})
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/json")
+    assert says in response.json()["error"]
+    assert httpx.get(feed_server.url + "/posts").status_code == 200
+
+
+def test_unknown_routes_and_methods_answer_json_errors(feed_server):
+    missing = httpx.get(feed_server.url + "/nope")
+    assert (missing.status_code, missing.json()) == (404, {"error": "no route for /nope"})
+    wrong = httpx.delete(feed_server.url + "/posts")
+    assert wrong.status_code == 405
+    assert "DELETE is not allowed" in wrong.json()["error"]
+    assert "POST" in wrong.headers["allow"]
+
+
+def test_answers_carry_cors_headers_and_the_post_preflight_is_answered(feed_server):
+    got = httpx.get(feed_server.url + "/posts", headers={"Origin": "http://localhost:8888"})
+    assert got.headers["access-control-allow-origin"] == "*"
+    error = httpx.get(feed_server.url + "/posts?since=x")
+    assert error.headers["access-control-allow-origin"] == "*"
+    preflight = httpx.options(
+        feed_server.url + "/posts",
+        headers={
+            "Origin": "http://localhost:8888",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+    assert preflight.status_code == 204
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    assert "content-type" in preflight.headers["access-control-allow-headers"].lower()
+    assert preflight.headers["access-control-allow-origin"] == "*"

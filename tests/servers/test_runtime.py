@@ -1,0 +1,228 @@
+"""servers.serve: the in-kernel runtime keeps each promise DESIGN.md makes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import httpx
+import nbclient
+import nbformat
+import psutil
+import pytest
+from aiohttp import web
+
+from servers import Server, runtime, serve
+from servers.feed import Feed, make_app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def hello_app(word: str = "hello") -> web.Application:
+    async def hello(request):
+        return web.Response(text=word)
+
+    app = web.Application()
+    app.router.add_get("/", hello)
+    return app
+
+
+def refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return True
+    return False
+
+
+def run_script(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+
+
+def test_serve_binds_loopback_by_default_and_reports_its_url():
+    with serve(hello_app()) as server:
+        assert isinstance(server, Server)
+        assert server.host == "127.0.0.1"
+        assert server.port > 0
+        assert server.url == f"http://127.0.0.1:{server.port}"
+        listening = [
+            c.laddr
+            for c in psutil.Process().net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == server.port
+        ]
+        assert [addr.ip for addr in listening] == ["127.0.0.1"]
+        assert httpx.get(server.url).text == "hello"
+
+
+def test_sync_and_async_clients_reach_it_from_inside_a_running_event_loop():
+    async def inside_a_loop():
+        asyncio.get_running_loop()  # a running loop, as in a Jupyter kernel
+        with serve(hello_app()) as server:
+            blocking = httpx.get(server.url).text
+            async with httpx.AsyncClient() as client:
+                awaited = (await client.get(server.url)).text
+        return blocking, awaited
+
+    assert asyncio.run(inside_a_loop()) == ("hello", "hello")
+
+
+def test_serving_a_name_again_stops_the_old_server_first():
+    first = serve(hello_app("first"), name="twice")
+    second = serve(hello_app("second"), name="twice")
+    try:
+        assert not first.running and second.running
+        assert refuses_connections(first.port)
+        assert httpx.get(second.url).text == "second"
+    finally:
+        second.stop()
+
+
+def test_stop_is_idempotent_and_the_context_manager_stops():
+    with serve(hello_app()) as server:
+        port = server.port
+    assert not server.running
+    assert refuses_connections(port)
+    server.stop()
+    server.stop()
+    assert server not in runtime.running_servers()
+
+
+def test_a_port_in_use_is_a_clear_error_and_leaves_nothing_running():
+    with serve(hello_app()) as server:
+        before = runtime.running_servers()
+        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{server.port}"):
+            serve(hello_app(), port=server.port)
+        assert runtime.running_servers() == before
+        assert httpx.get(server.url).text == "hello"
+
+
+def test_stop_cuts_50_open_streams_quickly_and_leaves_no_tasks_and_no_noise():
+    # In a child process so that anything printed at exit (destroyed tasks) is seen too.
+    result = run_script(
+        """
+        import asyncio, json, logging, socket
+        from aiohttp import web
+        from servers import runtime, serve
+
+        logging.basicConfig(level=logging.DEBUG)
+        logging.getLogger("asyncio").setLevel(logging.WARNING)
+
+        async def forever(request):  # an SSE-style stream that never ends by itself
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            while True:
+                await response.write(b": heartbeat\\n\\n")
+                await asyncio.sleep(0.05)
+
+        app = web.Application()
+        app.router.add_get("/stream", forever)
+        server = serve(app)
+        clients = []
+        for _ in range(50):
+            sock = socket.create_connection((server.host, server.port))
+            sock.sendall(b"GET /stream HTTP/1.1\\r\\nHost: test\\r\\n\\r\\n")
+            clients.append(sock)
+        for sock in clients:
+            sock.settimeout(10)
+            assert b"200 OK" in sock.recv(4096)
+        server.stop()
+        server.stop()
+        ended = 0
+        for sock in clients:
+            while sock.recv(65536):
+                pass
+            ended += 1
+        print(json.dumps({"ended": ended, "pending": len(runtime.pending_tasks())}))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"ended": 50, "pending": 0}
+    assert result.stderr == ""
+    assert runtime.SHUTDOWN_GRACE < 1
+
+
+def test_a_plain_script_works_and_everything_is_stopped_at_exit():
+    result = run_script(
+        """
+        import atexit, socket
+        port = None
+
+        def still_listening_after_exit():  # registered first, so it runs last
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                print("still listening")
+            except OSError:
+                print("stopped at exit")
+
+        atexit.register(still_listening_after_exit)
+
+        import httpx
+        from servers import serve
+        from servers.feed import Feed, make_app
+
+        server = serve(make_app(Feed()), name="script")
+        port = server.port
+        print(httpx.post(server.url + "/posts", json={"text": "from a script"}).status_code)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["201", "stopped", "at", "exit"]
+    assert result.stderr == ""
+
+
+def test_it_works_inside_a_jupyter_kernel_with_blocking_and_awaited_clients():
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "import asyncio, httpx\n"
+            "from servers import serve\n"
+            "from servers.feed import Feed, make_app\n"
+            "asyncio.get_running_loop()  # the kernel's loop is running\n"
+            "feed = Feed()\n"
+            "server = serve(make_app(feed), name='kernel')\n"
+            "server = serve(make_app(feed), name='kernel')  # a re-run cell\n"
+            "feed.publish('from the kernel')"
+        ),
+        nbformat.v4.new_code_cell("print(httpx.get(server.url + '/posts').json()[0]['text'])"),
+        nbformat.v4.new_code_cell(
+            "async with httpx.AsyncClient() as client:\n"
+            "    print((await client.get(server.url + '/posts')).json()[0]['text'])"
+        ),
+    ]
+    nbclient.NotebookClient(
+        notebook, timeout=60, resources={"metadata": {"path": str(ROOT)}}
+    ).execute()
+    printed = [cell.outputs[0]["text"] for cell in notebook.cells[1:]]
+    assert printed == ["from the kernel\n", "from the kernel\n"]
+
+
+def test_a_blocking_call_from_the_servers_loop_is_refused_not_deadlocked():
+    async def stop_from_inside(request):
+        try:
+            runtime.run(asyncio.sleep(0))
+        except RuntimeError as error:
+            return web.Response(text=str(error))
+        return web.Response(text="no error")
+
+    app = web.Application()
+    app.router.add_get("/", stop_from_inside)
+    with serve(app) as server:
+        assert "cannot be made from that loop" in httpx.get(server.url).text
+
+
+def test_feed_publish_from_a_cell_reaches_a_server_on_the_background_loop():
+    feed = Feed()
+    with serve(make_app(feed)) as server:
+        feed.publish("main thread")
+        assert httpx.get(server.url + "/posts").json()[0]["text"] == "main thread"
