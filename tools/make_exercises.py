@@ -122,9 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         if problems:
             print("run `python tools/make_exercises.py` and commit exercises/", file=sys.stderr)
             return 1
-        print(
-            f"exercises/ is in step with solutions/ ({len(expected_exercises(args.solutions))} notebooks)"
-        )
+        count = len(expected_exercises(args.solutions))
+        print(f"exercises/ is in step with solutions/ ({count} notebooks)")
         return 0
     for name in write(args.solutions, args.exercises):
         print(f"wrote exercises/{name}")

@@ -14,8 +14,9 @@ from servers.feed import Feed, make_app
 PAGE = """<!doctype html><p id="out">waiting</p><script>
 const out = document.getElementById("out");
 async function main() {
-  const sent = await fetch("%(api)s/posts", {method: "POST",
-      headers: {"Content-Type": "application/json"}, body: JSON.stringify({text: "from the page"})});
+  const sent = await fetch("%(api)s/posts", {
+      method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({text: "from the page"})});
   const posts = await (await fetch("%(api)s/posts?since=0")).json();
   out.textContent = sent.status + " " + posts.map(p => p.text).join(" | ");
 }
