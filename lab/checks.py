@@ -46,11 +46,12 @@ def call(exercise: str, function: Callable[..., Any], *args: Any, **kwargs: Any)
         raise
     except Exception as error:
         detail = _response_detail(error)
-        where = traceback.extract_tb(error.__traceback__)[-1]
+        frames = traceback.extract_tb(error.__traceback__)
+        where = frames[1] if len(frames) > 1 else frames[-1]  # [0] is this function's own frame
         raise fail(
             exercise,
-            f"{name}{_show_args(args)} raised {type(error).__name__}: {error} "
-            f"(line {where.lineno}: {where.line}){detail}",
+            f"{name}{_show_args(args)} raised {type(error).__name__}: {error}\n"
+            f"at line {where.lineno} of {name}: {where.line}{detail}",
             "read the error above; the cell that defines the function is the place to fix it.",
         ) from None
 
@@ -67,8 +68,11 @@ def _show_args(args: tuple) -> str:
 
 def _response_detail(error: Exception) -> str:
     response = getattr(error, "response", None)
-    text = getattr(response, "text", None)
-    return f"\nThe server answered: {text}" if isinstance(text, str) and text else ""
+    try:
+        said = response.json()["error"]
+    except Exception:
+        said = getattr(response, "text", None)
+    return f"\nThe server answered: {said}" if isinstance(said, str) and said else ""
 
 
 # --- lesson 00 ------------------------------------------------------------------------------

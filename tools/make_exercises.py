@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+from nbtools import render
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
@@ -63,14 +64,6 @@ def make_exercise(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.metadata.pop("execution", None)
     exercise.nbformat_minor = max(exercise.nbformat_minor, 4)
     return exercise
-
-
-def render(notebook: nbformat.NotebookNode) -> str:
-    """Stable text for a notebook, so regeneration is byte-for-byte repeatable."""
-    notebook = copy.deepcopy(notebook)
-    for index, cell in enumerate(notebook.cells):
-        cell["id"] = f"cell-{index}"
-    return nbformat.writes(notebook, version=4) + "\n"
 
 
 def expected_exercises(solutions: Path) -> dict[str, str]:
