@@ -111,38 +111,19 @@ def test_stop_cuts_50_open_streams_quickly_and_leaves_no_tasks_and_no_noise():
     # In a child process so that anything printed at exit (destroyed tasks) is seen too.
     result = run_script(
         """
-        import asyncio, json, logging, socket
-        from aiohttp import web
+        import json, logging
+        from lab.streams import open_streams, read_to_end
         from servers import runtime, serve
+        from servers.heartbeat import make_heartbeat_app
 
         logging.basicConfig(level=logging.DEBUG)
         logging.getLogger("asyncio").setLevel(logging.WARNING)
 
-        async def forever(request):  # an SSE-style stream that never ends by itself
-            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-            await response.prepare(request)
-            while True:
-                await response.write(b": heartbeat\\n\\n")
-                await asyncio.sleep(0.05)
-
-        app = web.Application()
-        app.router.add_get("/stream", forever)
-        server = serve(app)
-        clients = []
-        for _ in range(50):
-            sock = socket.create_connection((server.host, server.port))
-            sock.sendall(b"GET /stream HTTP/1.1\\r\\nHost: test\\r\\n\\r\\n")
-            clients.append(sock)
-        for sock in clients:
-            sock.settimeout(10)
-            assert b"200 OK" in sock.recv(4096)
+        server = serve(make_heartbeat_app())  # each stream would run forever
+        streams = open_streams(server.host, server.port, "/stream", 50)
         server.stop()
         server.stop()
-        ended = 0
-        for sock in clients:
-            while sock.recv(65536):
-                pass
-            ended += 1
+        ended = sum(1 for sock in streams if read_to_end(sock) >= 0)
         print(json.dumps({"ended": ended, "pending": len(runtime.pending_tasks())}))
         """
     )
