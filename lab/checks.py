@@ -7,6 +7,7 @@ happened and a hint, rather than a bare ``AssertionError``.
 
 from __future__ import annotations
 
+import inspect
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,13 @@ from typing import Any
 
 class CheckFailed(AssertionError):
     """An exercise check that did not pass; the message explains why and hints at the fix."""
+
+    def _render_traceback_(self) -> list[str]:
+        """How IPython shows it: the message alone, not the checker's own source lines."""
+        return [
+            f"\033[31mCheckFailed\033[0m: {line}" if i == 0 else line
+            for i, line in enumerate(str(self).splitlines())
+        ]
 
 
 def fail(exercise: str, problem: str, hint: str | None = None) -> CheckFailed:
@@ -34,7 +42,7 @@ def call(exercise: str, function: Callable[..., Any], *args: Any, **kwargs: Any)
     """Call the learner's function, turning "not written yet" and crashes into clear failures."""
     name = getattr(function, "__name__", repr(function))
     try:
-        return function(*args, **kwargs)
+        result = function(*args, **kwargs)
     except NotImplementedError:
         raise fail(
             exercise,
@@ -54,6 +62,15 @@ def call(exercise: str, function: Callable[..., Any], *args: Any, **kwargs: Any)
             f"at line {where.lineno} of {name}: {where.line}{detail}",
             "read the error above; the cell that defines the function is the place to fix it.",
         ) from None
+    if inspect.iscoroutine(result):
+        result.close()
+        raise fail(
+            exercise,
+            f"{name}() is an `async def` function: calling it only creates a coroutine, which the "
+            "check cannot await.",
+            "write it as a plain `def` with the blocking client (httpx.get, httpx.post).",
+        )
+    return result
 
 
 def passed(exercise: str, what: str) -> None:
@@ -116,20 +133,41 @@ def check_00_publish(publish: Callable[[str, str], Any]) -> None:
             "00.1",
             f"after two calls the server holds {feed.since(0)!r}.",
         )
-    passed("00.1", "publish() stored each post once and returned it.")
+        try:
+            refused = publish(server.url, "")
+        except Exception:
+            refused = None
+        expect(
+            refused is None,
+            "00.1",
+            f'publish(url, "") returned {refused!r}, but the server refused that empty post '
+            "with a 400: an error should not look like a post.",
+            "call response.raise_for_status() before returning, so a 4xx raises.",
+        )
+    passed("00.1", "publish() stored each post once, returned it, and raised on a refusal.")
 
 
 def check_00_new_texts(new_texts: Callable[[str, int], Any]) -> None:
     """Exercise 00.2: ``new_texts(base_url, since)`` returns the texts of posts after ``since``."""
+    from aiohttp import web
+
     from servers import serve
     from servers.feed import Feed, make_app
 
-    feed = Feed()
-    first = feed.publish("alpha")
-    feed.publish("beta")
-    feed.publish("gamma")
-    with serve(make_app(feed), name="check-00") as server:
-        texts = call("00.2", new_texts, server.url, first["id"])
+    feed = Feed(history=3)  # ids 3, 4, 5 remain: positions in the list are not ids
+    for text in ["gone", "also gone", "alpha", "beta", "gamma"]:
+        feed.publish(text)
+    asked: list[str | None] = []
+
+    @web.middleware
+    async def remember_since(request, handler):
+        asked.append(request.query.get("since"))
+        return await handler(request)
+
+    app = make_app(feed)
+    app.middlewares.append(remember_since)
+    with serve(app, name="check-00") as server:
+        texts = call("00.2", new_texts, server.url, 3)
         expect(
             isinstance(texts, list),
             "00.2",
@@ -139,15 +177,29 @@ def check_00_new_texts(new_texts: Callable[[str, int], Any]) -> None:
         expect(
             all(isinstance(t, str) for t in texts),
             "00.2",
-            f"new_texts() returned {texts!r}: the items should be the texts, not whole posts.",
+            f"new_texts() returned {texts!r}: the items should be the texts, not whole posts "
+            "or ids.",
             "take post['text'] from each post.",
+        )
+        expect(
+            "3" in asked,
+            "00.2",
+            f"the server was asked with since={asked[-1] if asked else None!r}, not since=3: "
+            "the server should do the filtering, so a client downloads only what is new.",
+            'pass the id as the "since" query parameter: params={"since": since}.',
+        )
+        expect(
+            sorted(texts) != sorted(["beta", "gamma"]) or texts == ["beta", "gamma"],
+            "00.2",
+            f"new_texts() returned {texts!r}: the right posts, in the wrong order.",
+            "keep the server's order: it sends the oldest first.",
         )
         expect(
             texts == ["beta", "gamma"],
             "00.2",
-            f"new_texts(url, {first['id']}) returned {texts!r}; expected ['beta', 'gamma'] "
-            f"(the posts after id {first['id']}, oldest first).",
-            'pass the id as the "since" query parameter: params={"since": since}.',
+            f"new_texts(url, 3) returned {texts!r}; expected ['beta', 'gamma'], the posts whose "
+            "id is greater than 3.",
+            "return every post of the answer, not a slice of it: ids are not list positions.",
         )
         empty = call("00.2", new_texts, server.url, feed.last_id)
         expect(
@@ -156,4 +208,4 @@ def check_00_new_texts(new_texts: Callable[[str, int], Any]) -> None:
             f"new_texts(url, {feed.last_id}) returned {empty!r}; nothing is newer than the "
             "last post, so expected [].",
         )
-    passed("00.2", "new_texts() returned exactly the newer posts, oldest first.")
+    passed("00.2", "new_texts() asked the server with since= and returned the newer texts.")

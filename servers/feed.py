@@ -6,7 +6,9 @@ per transport to the same app, so every lesson compares like with like.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import threading
 import time
 from collections import deque
@@ -18,6 +20,10 @@ from servers.http import bad_request, make_base_app, preflight
 FEED = web.AppKey("feed", "Feed")
 MAX_TEXT = 1000
 """Longest post text accepted, in characters."""
+MAX_WAIT = 30.0
+"""Longest a long-poll request is held, in seconds (RFC 6202 section 5.5 calls 30 s safe)."""
+DEFAULT_WAIT = 25.0
+"""How long ``/posts/wait`` holds a request when the client gives no ``timeout``."""
 
 
 class Feed:
@@ -34,6 +40,7 @@ class Feed:
         self._posts: deque[dict] = deque(maxlen=history)
         self._last_id = 0
         self._lock = threading.Lock()
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = set()
 
     def publish(self, text: str) -> dict:
         """Add a post and return it. ``ValueError`` says why a text is refused."""
@@ -47,12 +54,55 @@ class Feed:
             self._last_id += 1
             post = {"id": self._last_id, "text": text, "ts": time.time()}
             self._posts.append(post)
+            waiters, self._waiters = self._waiters, set()
+        for loop, future in waiters:
+            loop.call_soon_threadsafe(_wake, future)
         return dict(post)
+
+    async def wait_for_posts(self, since: int, timeout: float) -> list[dict]:
+        """The posts after ``since`` as soon as there are any; ``[]`` after ``timeout`` seconds.
+
+        The heart of long polling (lesson 02). Awaitable on any event loop, woken from whichever
+        thread publishes; a cancelled wait (a client that went away) leaves nothing behind.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            with self._lock:
+                if self._last_id > since:
+                    return [dict(p) for p in self._posts if p["id"] > since]
+                waiter = (loop, loop.create_future())
+                self._waiters.add(waiter)
+            try:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return []
+                await asyncio.wait_for(waiter[1], remaining)
+            except TimeoutError:
+                return []
+            finally:
+                with self._lock:
+                    self._waiters.discard(waiter)
+
+    @property
+    def waiting(self) -> int:
+        """How many ``wait_for_posts`` calls are parked right now."""
+        return len(self._waiters)
 
     def since(self, post_id: int) -> list[dict]:
         """The posts after ``post_id`` still in the history, oldest first."""
+        return self.read(post_id)[0]
+
+    def read(self, post_id: int) -> tuple[list[dict], str]:
+        """``since(post_id)`` and a version tag of the history, taken together.
+
+        The tag (the ids of the oldest and newest posts held) changes whenever any answer to
+        ``since`` could; reading both under one lock means the tag always describes the posts.
+        """
         with self._lock:
-            return [dict(p) for p in self._posts if p["id"] > post_id]
+            posts = [dict(p) for p in self._posts if p["id"] > post_id]
+            oldest = self._posts[0]["id"] if self._posts else 0
+            return posts, f"{oldest}-{self._last_id}"
 
     @property
     def last_id(self) -> int:
@@ -66,13 +116,23 @@ class Feed:
         return f"<Feed {len(self)} posts, last id {self.last_id}>"
 
 
+def _wake(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def make_app(feed: Feed | None = None) -> web.Application:
-    """The feed's HTTP app: ``POST /posts`` and ``GET /posts?since=ID``, CORS, JSON errors."""
+    """The feed's HTTP app, one route per transport; CORS and JSON errors throughout.
+
+    ``POST /posts`` and ``GET /posts?since=ID`` (lesson 00, ETag from lesson 01),
+    ``GET /posts/wait?since=ID&timeout=S`` (lesson 02).
+    """
     app = make_base_app()
     app[FEED] = feed if feed is not None else Feed()
     app.router.add_post("/posts", publish_post)
     app.router.add_get("/posts", list_posts)
     app.router.add_route("OPTIONS", "/posts", preflight)
+    app.router.add_get("/posts/wait", wait_for_posts)
     return app
 
 
@@ -94,9 +154,55 @@ async def publish_post(request: web.Request) -> web.Response:
 
 
 async def list_posts(request: web.Request) -> web.Response:
-    """``GET /posts?since=ID``: the posts after ``ID`` (default 0), oldest first."""
+    """``GET /posts?since=ID``: the posts after ``ID`` (default 0), oldest first.
+
+    Carries an ``ETag`` naming the feed's state; a request whose ``If-None-Match`` matches it
+    gets ``304 Not Modified`` with no body (lesson 01).
+    """
+    feed = request.app[FEED]
+    since = parse_since(request, feed)
+    posts, version = feed.read(since)
+    headers = {"ETag": f'"{version}"', "Cache-Control": "no-cache"}
+    if etag_matches(request.headers.get("If-None-Match"), headers["ETag"]):
+        return web.Response(status=304, headers=headers)
+    return web.json_response(posts, headers=headers)
+
+
+async def wait_for_posts(request: web.Request) -> web.Response:
+    """``GET /posts/wait?since=ID&timeout=S``: long polling (lesson 02).
+
+    Answers 200 with the posts after ``ID`` as soon as there are any, or 204 when ``S`` seconds
+    (default ``DEFAULT_WAIT``, at most ``MAX_WAIT``) pass without one.
+    """
+    feed = request.app[FEED]
+    since = parse_since(request, feed)
+    timeout = parse_timeout(request.query.get("timeout"))
+    posts = await feed.wait_for_posts(since, timeout)
+    headers = {"Cache-Control": "no-store"}
+    if not posts:
+        return web.Response(status=204, headers=headers)
+    return web.json_response(posts, headers=headers)
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 weak comparison of an ``If-None-Match`` header (a list, or ``*``) to an ETag."""
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    opaque = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == opaque for tag in if_none_match.split(","))
+
+
+def parse_since(request: web.Request, feed: Feed) -> int:
+    """The ``since`` query parameter (default 0), checked against the feed."""
     since = parse_post_id(request.query.get("since", "0"), "since")
-    return web.json_response(request.app[FEED].since(since))
+    if since > feed.last_id:
+        raise bad_request(
+            f'"since" is {since} but the newest post is {feed.last_id}: this is not the feed you '
+            "were reading (was the server restarted?); start again from since=0"
+        )
+    return since
 
 
 def parse_post_id(value: str, field: str) -> int:
@@ -108,3 +214,16 @@ def parse_post_id(value: str, field: str) -> int:
     if post_id < 0:
         raise bad_request(f'"{field}" must be 0 or more, got {post_id}')
     return post_id
+
+
+def parse_timeout(value: str | None) -> float:
+    """Seconds to hold a long poll: ``DEFAULT_WAIT`` when absent, clamped to ``MAX_WAIT``."""
+    if value is None:
+        return DEFAULT_WAIT
+    try:
+        timeout = float(value)
+    except ValueError:
+        raise bad_request(f'"timeout" must be a number of seconds, got {value!r}') from None
+    if not math.isfinite(timeout) or timeout < 0:
+        raise bad_request(f'"timeout" must be 0 or more seconds, got {value!r}')
+    return min(timeout, MAX_WAIT)

@@ -147,12 +147,15 @@ def serve(
     """Start ``app`` on the background loop and return its running ``Server``.
 
     ``port=0`` picks a free port. Serving a ``name`` again first stops the server of that name,
-    so re-running a notebook cell is safe. Binds loopback unless ``host`` says otherwise.
+    so re-running a notebook cell is safe. Binds loopback unless ``host`` says otherwise. A
+    handler whose client disconnects is cancelled, so a held request leaves nothing behind.
     """
     with _lock:
         if name is not None and name in _named:
             _named[name].stop()
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
+        runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE, handler_cancellation=True
+        )
         bound_host, bound_port = run(_start(runner, host, port))
         server = Server(runner, bound_host, bound_port, name)
         _running.add(server)

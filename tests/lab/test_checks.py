@@ -52,7 +52,10 @@ def test_an_http_error_shows_what_the_server_answered():
             lambda url, since: httpx.get(url + "/posts", params={"since": since}).json(),
             "not whole posts",
         ),
-        (lambda url, since: good_new_texts(url, 0), "expected ['beta', 'gamma']"),
+        (lambda url, since: good_new_texts(url, 0), "not since=3"),
+        (lambda url, since: [p["text"] for p in httpx.get(url + "/posts").json()], "since=None"),
+        (lambda url, since: good_new_texts(url, since)[::-1], "in the wrong order"),
+        (lambda url, since: good_new_texts(url, since)[:1], "ids are not list positions"),
         (lambda url, since: tuple(good_new_texts(url, since)), "expected a list"),
     ],
 )
@@ -69,3 +72,16 @@ def test_unwritten_code_is_reported_as_not_written_yet_with_a_hint():
     with pytest.raises(checks.CheckFailed, match="not written yet") as failure:
         checks.check_00_publish(publish)
     assert "Hint: replace the `raise NotImplementedError()`" in str(failure.value)
+
+
+def test_an_async_function_is_told_the_check_cannot_await_it():
+    async def publish(base_url, text):
+        return good_publish(base_url, text)
+
+    with pytest.raises(checks.CheckFailed, match="`async def` function"):
+        checks.check_00_publish(publish)
+
+
+def test_ipython_shows_a_failed_check_as_its_message_alone():
+    lines = checks.fail("00.1", "what went wrong", "what to try")._render_traceback_()
+    assert "what went wrong" in lines[0] and lines[1] == "Hint: what to try"

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 
 import httpx
 import pytest
 
-from servers.feed import Feed
+from servers import runtime
+from servers.feed import DEFAULT_WAIT, MAX_WAIT, Feed, parse_timeout
+
+
+def wait_until(condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
 
 
 def test_posts_get_rising_ids_from_1_and_the_server_time():
@@ -77,7 +88,14 @@ def test_get_since_returns_the_newer_posts_oldest_first(feed_server, feed):
     assert texts("/posts") == ["a", "b", "c"]
     assert texts("/posts?since=1") == ["b", "c"]
     assert texts("/posts?since=3") == []
-    assert texts("/posts?since=99") == []
+
+
+def test_a_since_ahead_of_the_newest_post_is_refused_as_another_feed(feed_server, feed):
+    feed.publish("only post")
+    for route in ["/posts", "/posts/wait"]:
+        response = httpx.get(feed_server.url + route, params={"since": 99, "timeout": 0})
+        assert response.status_code == 400
+        assert "was the server restarted?" in response.json()["error"]
 
 
 @pytest.mark.parametrize(
@@ -112,6 +130,93 @@ def test_a_bad_since_gets_a_400_that_says_what_was_wrong(feed_server, query, say
     assert response.headers["content-type"].startswith("application/json")
     assert says in response.json()["error"]
     assert httpx.get(feed_server.url + "/posts").status_code == 200
+
+
+def test_get_carries_an_etag_and_a_matching_if_none_match_gets_an_empty_304(feed_server, feed):
+    feed.publish("a")
+    first = httpx.get(feed_server.url + "/posts")
+    etag = first.headers["etag"]
+    assert first.headers["cache-control"] == "no-cache"
+    again = httpx.get(feed_server.url + "/posts", headers={"If-None-Match": etag})
+    assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", etag)
+    for header in [f'"other", {etag}', f"W/{etag}", "*"]:
+        assert (
+            httpx.get(feed_server.url + "/posts", headers={"If-None-Match": header}).status_code
+            == 304
+        )
+    feed.publish("b")
+    changed = httpx.get(feed_server.url + "/posts", headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag
+    assert [p["text"] for p in changed.json()] == ["a", "b"]
+
+
+def test_the_etag_changes_when_old_posts_leave_the_bounded_history():
+    feed = Feed(history=2)
+    for text in "abc":
+        feed.publish(text)
+    _, before = feed.read(0)
+    feed.publish("d")
+    posts, after = feed.read(0)
+    assert before != after
+    assert [p["text"] for p in posts] == ["c", "d"]
+
+
+def test_long_poll_answers_at_once_when_newer_posts_exist(feed_server, feed):
+    feed.publish("already there")
+    response = httpx.get(feed_server.url + "/posts/wait", params={"since": 0, "timeout": 30})
+    assert response.status_code == 200
+    assert [p["text"] for p in response.json()] == ["already there"]
+
+
+def test_long_poll_answers_204_when_the_timeout_runs_out(feed_server, feed):
+    response = httpx.get(feed_server.url + "/posts/wait", params={"since": 0, "timeout": 0.05})
+    assert (response.status_code, response.content) == (204, b"")
+    assert feed.waiting == 0
+
+
+def test_long_poll_is_answered_by_a_post_published_from_another_thread(feed_server, feed):
+    with httpx.Client() as client:
+        parked = threading.Thread(
+            target=lambda: results.append(
+                client.get(feed_server.url + "/posts/wait", params={"since": 0, "timeout": 30})
+            )
+        )
+        results = []
+        parked.start()
+        wait_until(lambda: feed.waiting == 1)
+        feed.publish("wake up")
+        parked.join(timeout=10)
+    assert [p["text"] for p in results[0].json()] == ["wake up"]
+    assert feed.waiting == 0
+
+
+def test_a_client_that_disconnects_while_waiting_leaves_nothing_behind(feed_server, feed):
+    sockets = []
+    for _ in range(5):
+        sock = socket.create_connection((feed_server.host, feed_server.port))
+        sock.sendall(b"GET /posts/wait?since=0&timeout=30 HTTP/1.1\r\nHost: test\r\n\r\n")
+        sockets.append(sock)
+    wait_until(lambda: feed.waiting == 5)
+    for sock in sockets:
+        sock.close()
+    wait_until(lambda: feed.waiting == 0)
+    assert runtime.pending_tasks() == []
+
+
+@pytest.mark.parametrize(
+    ("timeout", "says"), [("soon", "number of seconds"), ("-1", "0 or more"), ("nan", "0 or more")]
+)
+def test_a_bad_timeout_gets_a_400_that_says_what_was_wrong(feed_server, timeout, says):
+    response = httpx.get(feed_server.url + "/posts/wait", params={"timeout": timeout})
+    assert response.status_code == 400
+    assert says in response.json()["error"]
+
+
+def test_long_poll_timeouts_are_clamped_to_the_documented_maximum():
+    assert parse_timeout(None) == DEFAULT_WAIT
+    assert parse_timeout("3600") == MAX_WAIT == 30
+    assert parse_timeout("0.5") == 0.5
 
 
 def test_unknown_routes_and_methods_answer_json_errors(feed_server):

@@ -1,0 +1,145 @@
+"""Clients that record when each post arrives, one per transport (lessons 01 and 02 onward).
+
+Every client keeps a ``ClientLog``: each post's arrival (id, the server's publish time, the
+client's receive time), how many requests it sent, how many answers brought nothing new, and
+the send time of each request. Clients ask with ``since=`` the newest id they hold, so they
+never lose or repeat a post; a test in ``lab.delivery`` holds them to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+
+
+@dataclass
+class ClientLog:
+    """What one client saw."""
+
+    arrivals: list[tuple[int, float, float]] = field(default_factory=list)
+    """``(post id, published at, received at)``, in the order received; times from time.time()."""
+    requests: int = 0
+    empty: int = 0
+    """Answers that brought no new post: ``[]``, 204 or 304."""
+    errors: int = 0
+    sent_at: list[float] = field(default_factory=list)
+
+    @property
+    def last_id(self) -> int:
+        return self.arrivals[-1][0] if self.arrivals else 0
+
+    def record(self, posts: list[dict]) -> None:
+        received = time.time()
+        self.arrivals.extend((p["id"], p["ts"], received) for p in posts)
+
+    def to_json(self) -> dict:
+        return {
+            "arrivals": self.arrivals,
+            "requests": self.requests,
+            "empty": self.empty,
+            "errors": self.errors,
+            "sent_at": self.sent_at,
+        }
+
+
+async def short_poll(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    interval: float,
+    stop: asyncio.Event,
+    log: ClientLog,
+    since: int = 0,
+    etag: bool = False,
+    whole_list: bool = False,
+    phase: float = 0.0,
+) -> ClientLog:
+    """Ask ``GET /posts?since=`` every ``interval`` seconds (lesson 01) until ``stop`` is set.
+
+    ``phase`` delays the first request, so many pollers do not ask in lock step. With
+    ``whole_list=True`` it asks for the whole list every time, as a page showing the latest
+    posts does, and keeps only the posts it has not seen. With ``etag=True`` it sends
+    ``If-None-Match`` and counts a 304 as an empty answer.
+    """
+    validator = None
+    if await _sleep_or_stop(phase, stop):
+        return log
+    next_at = time.monotonic()
+    while not stop.is_set():
+        headers = {"If-None-Match": validator} if etag and validator else {}
+        query = {} if whole_list else {"since": max(since, log.last_id)}
+        answer = await _get(session, url + "/posts", query, headers, log)
+        if answer is not None:
+            posts, validator = answer[0], answer[1] or validator
+            new = [p for p in posts if p["id"] > max(since, log.last_id)]
+            if whole_list and posts and not new:
+                log.empty += 1
+            log.record(new)
+        next_at += interval
+        if await _sleep_or_stop(max(0.0, next_at - time.monotonic()), stop):
+            break
+    return log
+
+
+async def long_poll(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    stop: asyncio.Event,
+    log: ClientLog,
+    timeout: float = 25.0,
+    since: int = 0,
+) -> ClientLog:
+    """Hold ``GET /posts/wait?since=`` open until a post arrives, then ask again (lesson 02).
+
+    An answer, a 204 after ``timeout`` seconds or a dropped connection all lead to the next
+    request with the newest id held, so nothing published in between is lost.
+    """
+    while not stop.is_set():
+        query = {"since": max(since, log.last_id), "timeout": timeout}
+        waiting = asyncio.ensure_future(_get(session, url + "/posts/wait", query, {}, log))
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([waiting, stopped], return_when=asyncio.FIRST_COMPLETED)
+        if not waiting.done():
+            waiting.cancel()
+            await asyncio.gather(waiting, return_exceptions=True)
+            stopped.cancel()
+            break
+        stopped.cancel()
+        answer = waiting.result()
+        if answer is None:
+            await _sleep_or_stop(0.05, stop)  # a failed request: back off a little, then retry
+        else:
+            log.record(answer[0])
+    return log
+
+
+async def _get(session, url, params, headers, log) -> tuple[list[dict], str | None] | None:
+    """One request: ``(new posts, ETag)``; ``None`` when it failed (counted as an error)."""
+    log.requests += 1
+    log.sent_at.append(time.time())
+    try:
+        async with session.get(url, params=params, headers=headers) as response:
+            if response.status in (204, 304):
+                log.empty += 1
+                return [], response.headers.get("ETag")
+            response.raise_for_status()
+            posts = await response.json()
+    except (aiohttp.ClientError, TimeoutError):
+        log.errors += 1
+        return None
+    if not posts:
+        log.empty += 1
+    return posts, response.headers.get("ETag")
+
+
+async def _sleep_or_stop(seconds: float, stop: asyncio.Event) -> bool:
+    """Sleep, waking early if ``stop`` is set; True when stopped."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True

@@ -1,0 +1,230 @@
+"""Many clients in a separate process, so client load never shares the server's loop.
+
+Lesson 01 introduces it. In a cell::
+
+    with LoadGenerator(server.url, [Group("every 1 s", "short", 20, interval=1.0)]) as load:
+        ...publish posts...
+    results = load.results      # per group: every client's log, bytes on the wire
+
+Each group of clients talks to the server through its own ``ByteMeter``, so bytes are counted
+per group, headers included. The process is killed if the kernel exits first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import json
+import queue
+import random
+import subprocess
+import sys
+import threading
+from dataclasses import asdict, dataclass, field
+from urllib.parse import urlsplit
+
+from lab.timing import scaled
+
+
+@dataclass
+class Group:
+    """``clients`` clients of one ``kind`` ("short" or "long") sharing their options."""
+
+    name: str
+    kind: str
+    clients: int
+    interval: float = 1.0
+    """Short polling: seconds between requests."""
+    timeout: float = 25.0
+    """Long polling: the ``timeout`` each request asks the server for."""
+    etag: bool = False
+    whole_list: bool = False
+    idle_timeout: float | None = None
+    """Cut connections idle this long, as a proxy would (``None``: never)."""
+
+
+@dataclass
+class GroupResult:
+    name: str
+    clients: list[dict]
+    bytes_up: int
+    bytes_down: int
+    connections: int
+    cut_idle: int
+
+    @property
+    def requests(self) -> int:
+        return sum(c["requests"] for c in self.clients)
+
+    @property
+    def empty(self) -> int:
+        return sum(c["empty"] for c in self.clients)
+
+    @property
+    def errors(self) -> int:
+        return sum(c["errors"] for c in self.clients)
+
+    @property
+    def deliveries(self) -> int:
+        return sum(len(c["arrivals"]) for c in self.clients)
+
+    def latencies(self) -> list[float]:
+        """Seconds from publish to arrival, for every post at every client."""
+        return [
+            received - published for c in self.clients for _, published, received in c["arrivals"]
+        ]
+
+    def received_ids(self) -> list[list[int]]:
+        """Per client, the post ids in the order they arrived."""
+        return [[post_id for post_id, _, _ in c["arrivals"]] for c in self.clients]
+
+
+@dataclass
+class LoadResults:
+    groups: dict[str, GroupResult] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> GroupResult:
+        return self.groups[name]
+
+
+_running: set[subprocess.Popen] = set()
+
+
+class LoadGenerator:
+    """Start the clients in a child process on enter; stop them and collect results on exit."""
+
+    def __init__(self, url: str, groups: list[Group], *, seed: int = 1) -> None:
+        self.spec = {"url": url, "groups": [asdict(g) for g in groups], "seed": seed}
+        self.results: LoadResults | None = None
+        self._process: subprocess.Popen | None = None
+        self._lines: queue.Queue[str] = queue.Queue()
+
+    def __enter__(self) -> LoadGenerator:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "lab.loadgen", json.dumps(self.spec)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        _running.add(self._process)
+        threading.Thread(target=self._read_lines, daemon=True).start()
+        self._expect("ready", scaled(30))
+        return self
+
+    def __exit__(self, exc_type, *rest: object) -> None:
+        if exc_type is None:
+            self.results = self.stop()
+        else:
+            self._kill()
+
+    def stop(self) -> LoadResults:
+        """Tell every client to stop, and return what they saw."""
+        self._process.stdin.write("stop\n")
+        self._process.stdin.flush()
+        payload = json.loads(self._expect("{", scaled(60)))
+        self._process.wait(timeout=scaled(10))
+        _running.discard(self._process)
+        return LoadResults({g["name"]: GroupResult(**g) for g in payload["groups"]})
+
+    def _read_lines(self) -> None:
+        for line in self._process.stdout:
+            self._lines.put(line)
+        self._lines.put("")
+
+    def _expect(self, prefix: str, timeout: float) -> str:
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            line = ""
+        if not line.startswith(prefix):
+            self._kill()
+            raise RuntimeError(
+                f"the load generator failed: {line!r}\n{self._process.stderr.read()}"
+            )
+        return line
+
+    def _kill(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        _running.discard(self._process)
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for process in list(_running):
+        process.kill()
+
+
+# --- the child process -----------------------------------------------------------------------
+
+
+async def _run(spec: dict) -> dict:
+    import aiohttp
+
+    from lab.clients import ClientLog, long_poll, short_poll
+    from lab.meter import ByteMeter
+
+    target = urlsplit(spec["url"])
+    rng = random.Random(spec["seed"])
+    stop = asyncio.Event()
+    meters, sessions, tasks, logs = [], [], [], []
+    for group in spec["groups"]:
+        meter = await ByteMeter(
+            target.hostname, target.port, idle_timeout=group["idle_timeout"]
+        ).__aenter__()
+        meters.append(meter)
+        group_logs = []
+        for _ in range(group["clients"]):
+            session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
+            sessions.append(session)
+            log = ClientLog()
+            group_logs.append(log)
+            if group["kind"] == "short":
+                client = short_poll(
+                    session,
+                    meter.url,
+                    interval=group["interval"],
+                    stop=stop,
+                    log=log,
+                    etag=group["etag"],
+                    whole_list=group["whole_list"],
+                    phase=rng.uniform(0, group["interval"]),
+                )
+            elif group["kind"] == "long":
+                client = long_poll(session, meter.url, timeout=group["timeout"], stop=stop, log=log)
+            else:
+                raise ValueError(f"unknown client kind {group['kind']!r}")
+            tasks.append(asyncio.ensure_future(client))
+        logs.append(group_logs)
+    kinds = [g["kind"] for g in spec["groups"]]
+    long_logs = [log for kind, gl in zip(kinds, logs, strict=True) for log in gl if kind == "long"]
+    while any(log.requests == 0 for log in long_logs):  # ready when every long poll is held
+        await asyncio.sleep(0.01)
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    stop.set()
+    await asyncio.gather(*tasks)
+    for session in sessions:
+        await session.close()
+    for meter in meters:
+        await meter.__aexit__(None, None, None)
+    return {
+        "groups": [
+            {
+                "name": group["name"],
+                "clients": [log.to_json() for log in group_logs],
+                "bytes_up": meter.counts.up,
+                "bytes_down": meter.counts.down,
+                "connections": meter.counts.connections,
+                "cut_idle": meter.counts.cut_idle,
+            }
+            for group, group_logs, meter in zip(spec["groups"], logs, meters, strict=True)
+        ]
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(_run(json.loads(sys.argv[1])))), flush=True)
