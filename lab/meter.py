@@ -68,8 +68,8 @@ class ByteMeter:
             for pump in pumps:
                 pump.cancel()
             await asyncio.gather(*pumps, return_exceptions=True)
-        except OSError:
-            pass
+        except (OSError, asyncio.CancelledError):
+            pass  # a refused upstream, or the meter closing: the connection just ends
         finally:
             for writer in (client_writer, server_writer):
                 if writer is not None:

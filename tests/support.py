@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from lab.system import INSTALL_HINTS, find_tool, in_ci
@@ -16,3 +18,12 @@ def needs(tool: str) -> str:
             pytest.fail(message + " and CI must run on the real thing")
         pytest.skip(message)
     return path
+
+
+def wait_until(condition, timeout: float = 10.0) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds (a bound, not a timing)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 
 import httpx
 import pytest
+from support import wait_until
 
 from servers import runtime
 from servers.feed import DEFAULT_WAIT, MAX_WAIT, Feed, parse_timeout
-
-
-def wait_until(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def test_posts_get_rising_ids_from_1_and_the_server_time():

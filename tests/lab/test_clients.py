@@ -1,0 +1,100 @@
+"""lab.clients: pollers lose nothing, repeat nothing, and count what they cost."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import pytest
+from support import wait_until
+
+from lab.clients import ClientLog, long_poll, short_poll
+from lab.meter import ByteMeter
+from lab.stats import check_delivered_once_in_order
+
+
+async def run_clients(make_client, count, publish, *, meter_timeout=None, server=None):
+    """Start ``count`` clients, call ``publish`` (a coroutine function), stop, return logs."""
+    stop = asyncio.Event()
+    logs = [ClientLog() for _ in range(count)]
+    meter = ByteMeter(server.host, server.port, idle_timeout=meter_timeout)
+    async with meter, aiohttp.ClientSession() as session:
+        tasks = [asyncio.ensure_future(make_client(session, meter.url, stop, log)) for log in logs]
+        published = await publish()
+        await asyncio.sleep(0.3)
+        stop.set()
+        await asyncio.gather(*tasks)
+    return logs, published, meter.counts
+
+
+def publisher(feed, texts, gap):
+    async def publish():
+        ids = []
+        for text in texts:
+            await asyncio.sleep(gap)
+            ids.append(feed.publish(text)["id"])
+        return ids
+
+    return publish
+
+
+def test_short_pollers_get_every_post_once_in_order(feed, feed_server):
+    def client(session, url, stop, log):
+        return short_poll(session, url, interval=0.05, stop=stop, log=log)
+
+    logs, ids, _ = asyncio.run(
+        run_clients(client, 5, publisher(feed, "abcd", 0.07), server=feed_server)
+    )
+    check_delivered_once_in_order([[i for i, _, _ in log.arrivals] for log in logs], ids)
+    assert all(log.empty > 0 and log.requests > log.empty for log in logs)
+
+
+@pytest.mark.parametrize("etag", [False, True])
+def test_a_whole_list_poller_keeps_only_new_posts_and_with_etags_gets_304s(feed, feed_server, etag):
+    feed.publish("before")
+
+    def client(session, url, stop, log):
+        return short_poll(
+            session, url, interval=0.03, stop=stop, log=log, whole_list=True, etag=etag, since=1
+        )
+
+    logs, ids, counts = asyncio.run(
+        run_clients(client, 2, publisher(feed, "xy", 0.1), server=feed_server)
+    )
+    check_delivered_once_in_order([[i for i, _, _ in log.arrivals] for log in logs], ids)
+    assert all(log.empty >= 3 for log in logs)
+
+
+def test_long_pollers_get_every_post_once_including_a_burst_between_requests(feed, feed_server):
+    async def publish():
+        await asyncio.sleep(0.1)
+        first = feed.publish("wakes everyone")["id"]
+        burst = [feed.publish(f"burst {n}")["id"] for n in range(5)]  # lands in the gap
+        return [first, *burst]
+
+    def client(session, url, stop, log):
+        return long_poll(session, url, timeout=5, stop=stop, log=log)
+
+    logs, ids, _ = asyncio.run(run_clients(client, 10, publish, server=feed_server))
+    check_delivered_once_in_order([[i for i, _, _ in log.arrivals] for log in logs], ids)
+    wait_until(lambda: feed.waiting == 0)  # the server notices the clients left
+
+
+def test_long_pollers_cut_by_an_idle_proxy_retry_and_lose_nothing(feed, feed_server):
+    def client(session, url, stop, log):
+        return long_poll(session, url, timeout=5, stop=stop, log=log)
+
+    logs, ids, counts = asyncio.run(
+        run_clients(client, 3, publisher(feed, "ab", 0.25), meter_timeout=0.1, server=feed_server)
+    )
+    assert counts.cut_idle >= 3
+    assert all(log.errors >= 1 for log in logs)
+    check_delivered_once_in_order([[i for i, _, _ in log.arrivals] for log in logs], ids)
+
+
+def test_a_client_log_records_latency_from_the_servers_publish_time():
+    log = ClientLog()
+    log.record([{"id": 1, "text": "a", "ts": time.time() - 0.5}])
+    post_id, published, received = log.arrivals[0]
+    assert post_id == 1 and 0.5 <= received - published < 5

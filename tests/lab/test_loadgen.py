@@ -1,0 +1,43 @@
+"""lab.loadgen: clients in a child process deliver results and never outlive their cell."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from lab.loadgen import Group, LoadGenerator
+from lab.stats import check_delivered_once_in_order
+
+
+def test_groups_in_a_child_process_report_every_post_and_their_bytes(feed, feed_server):
+    groups = [Group("short", "short", 3, interval=0.05), Group("long", "long", 3, timeout=5)]
+    with LoadGenerator(feed_server.url, groups) as load:
+        assert feed.waiting == 3  # ready means every long poll is held
+        ids = []
+        for text in "abc":
+            time.sleep(0.05)
+            ids.append(feed.publish(text)["id"])
+        time.sleep(0.2)
+    for name in ["short", "long"]:
+        group = load.results[name]
+        check_delivered_once_in_order(group.received_ids(), ids)
+        assert group.connections == 3
+        assert group.bytes_up > 0 and group.bytes_down > 0
+        assert group.deliveries == 9 == len(group.latencies())
+        assert all(latency >= 0 for latency in group.latencies())
+    assert load.results["short"].requests > load.results["long"].requests
+
+
+def test_the_child_process_is_killed_when_the_cell_fails(feed_server):
+    load = LoadGenerator(feed_server.url, [Group("short", "short", 1, interval=0.05)])
+    with pytest.raises(ZeroDivisionError), load:
+        1 / 0  # noqa: B018
+    assert load._process.poll() is not None
+    assert load.results is None
+
+
+def test_an_unknown_client_kind_fails_with_the_childs_error(feed_server):
+    load = LoadGenerator(feed_server.url, [Group("x", "carrier pigeon", 1)])
+    with pytest.raises(RuntimeError, match="unknown client kind 'carrier pigeon'"), load:
+        pass

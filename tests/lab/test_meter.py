@@ -1,0 +1,60 @@
+"""lab.meter.ByteMeter: counts every byte both ways, and cuts idle connections when asked."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from lab.meter import ByteMeter
+from servers import runtime
+
+
+async def echo(reader, writer):
+    while data := await reader.read(65536):
+        writer.write(data)
+        await writer.drain()
+    writer.close()
+
+
+async def through_meter(payloads: list[bytes], idle_timeout=None, pause=0.0):
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with ByteMeter("127.0.0.1", port, idle_timeout=idle_timeout) as meter:
+        reader, writer = await asyncio.open_connection(meter.host, meter.port)
+        echoed = b""
+        for payload in payloads:
+            writer.write(payload)
+            echoed += await reader.readexactly(len(payload))
+        await asyncio.sleep(pause)
+        closed_by_meter = await reader.read() == b""
+        writer.close()
+        counts = meter.counts
+    server.close()
+    await server.wait_closed()
+    return echoed, counts, closed_by_meter
+
+
+def test_every_byte_is_counted_in_each_direction():
+    payloads = [b"x" * 10, b"y" * 70_000, b"z"]
+    echoed, counts, _ = asyncio.run(through_meter(payloads, idle_timeout=0.2))
+    assert echoed == b"".join(payloads)
+    assert (counts.up, counts.down, counts.connections) == (70_011, 70_011, 1)
+
+
+def test_a_connection_idle_longer_than_the_timeout_is_cut():
+    _, counts, closed = asyncio.run(through_meter([b"hello"], idle_timeout=0.05, pause=0.2))
+    assert closed and counts.cut_idle == 1
+
+
+def test_http_through_the_meter_counts_headers_as_well_as_bodies(feed_server):
+    async def get_through_meter():
+        async with ByteMeter(feed_server.host, feed_server.port) as meter:
+            async with httpx.AsyncClient() as client:
+                response = await client.get(meter.url + "/posts")
+            return response, meter.counts
+
+    response, counts = runtime.run(get_through_meter())
+    assert response.json() == []
+    assert counts.down > len(response.content) + 100  # status line and headers are counted
+    assert counts.up > len(b"GET /posts HTTP/1.1\r\n")
