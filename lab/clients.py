@@ -26,6 +26,9 @@ class ClientLog:
     """Answers that brought no new post: ``[]``, 204 or 304."""
     errors: int = 0
     sent_at: list[float] = field(default_factory=list)
+    """When each request was sent (time.time())."""
+    found: list[int] = field(default_factory=list)
+    """How many new posts each answer brought (-1 for a failed request), parallel to sent_at."""
 
     @property
     def last_id(self) -> int:
@@ -42,6 +45,7 @@ class ClientLog:
             "empty": self.empty,
             "errors": self.errors,
             "sent_at": self.sent_at,
+            "found": self.found,
         }
 
 
@@ -78,6 +82,7 @@ async def short_poll(
             if whole_list and posts and not new:
                 log.empty += 1
             log.record(new)
+        log.found.append(-1 if answer is None else len(new))
         next_at += interval
         if await _sleep_or_stop(max(0.0, next_at - time.monotonic()), stop):
             break
@@ -110,6 +115,7 @@ async def long_poll(
             break
         stopped.cancel()
         answer = waiting.result()
+        log.found.append(-1 if answer is None else len(answer[0]))
         if answer is None:
             await _sleep_or_stop(0.05, stop)  # a failed request: back off a little, then retry
         else:

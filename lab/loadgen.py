@@ -68,6 +68,16 @@ class GroupResult:
     def deliveries(self) -> int:
         return sum(len(c["arrivals"]) for c in self.clients)
 
+    def empty_share(self, start: float = 0.0, end: float = float("inf")) -> float:
+        """Share of the requests sent between ``start`` and ``end`` that brought nothing new."""
+        answers = [
+            found
+            for c in self.clients
+            for sent, found in zip(c["sent_at"], c["found"], strict=True)
+            if start <= sent <= end and found >= 0
+        ]
+        return sum(1 for found in answers if found == 0) / len(answers) if answers else float("nan")
+
     def latencies(self) -> list[float]:
         """Seconds from publish to arrival, for every post at every client."""
         return [
@@ -93,8 +103,14 @@ _running: set[subprocess.Popen] = set()
 class LoadGenerator:
     """Start the clients in a child process on enter; stop them and collect results on exit."""
 
-    def __init__(self, url: str, groups: list[Group], *, seed: int = 1) -> None:
-        self.spec = {"url": url, "groups": [asdict(g) for g in groups], "seed": seed}
+    def __init__(self, url: str, groups: list[Group], *, since: int = 0, seed: int = 1) -> None:
+        """``since``: the newest post id clients start from (usually ``feed.last_id``)."""
+        self.spec = {
+            "url": url,
+            "groups": [asdict(g) for g in groups],
+            "since": since,
+            "seed": seed,
+        }
         self.results: LoadResults | None = None
         self._process: subprocess.Popen | None = None
         self._lines: queue.Queue[str] = queue.Queue()
@@ -191,10 +207,18 @@ async def _run(spec: dict) -> dict:
                     log=log,
                     etag=group["etag"],
                     whole_list=group["whole_list"],
+                    since=spec["since"],
                     phase=rng.uniform(0, group["interval"]),
                 )
             elif group["kind"] == "long":
-                client = long_poll(session, meter.url, timeout=group["timeout"], stop=stop, log=log)
+                client = long_poll(
+                    session,
+                    meter.url,
+                    timeout=group["timeout"],
+                    stop=stop,
+                    log=log,
+                    since=spec["since"],
+                )
             else:
                 raise ValueError(f"unknown client kind {group['kind']!r}")
             tasks.append(asyncio.ensure_future(client))

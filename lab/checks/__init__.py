@@ -1,0 +1,22 @@
+"""Exercise checks that say what is wrong and how to fix it (introduced in lesson 00).
+
+A check cell calls one ``check_NN_*`` function with the learner's code. It either prints what
+passed or raises ``CheckFailed`` whose message names the exercise, what was expected, what
+happened and a hint, rather than a bare ``AssertionError``. One module per lesson.
+"""
+
+from lab.checks.core import CheckFailed, call, expect, fail, passed
+from lab.checks.l00 import check_00_new_texts, check_00_publish
+from lab.checks.l01 import check_01_conditional_get, check_01_poll_and_count
+
+__all__ = [
+    "CheckFailed",
+    "call",
+    "check_00_new_texts",
+    "check_00_publish",
+    "check_01_conditional_get",
+    "check_01_poll_and_count",
+    "expect",
+    "fail",
+    "passed",
+]
