@@ -42,7 +42,6 @@ def ecdf(ax, values, *, scale: float = 1.0, **style) -> None:
     ax.set_ylim(0, 1.02)
 
 
-def finish(fig):
-    """Lay the figure out and hand it back, so a cell can end with it."""
+def finish(fig) -> None:
+    """Lay the figure out; the notebook shows it when the cell ends."""
     fig.tight_layout()
-    return fig

@@ -29,3 +29,13 @@ def show(raw: bytes, arrow: str) -> None:
     if body:
         print(f"{arrow} {body.decode('utf-8', 'replace')}")
     print(f"   ({len(head) + 4} bytes of start line and headers, {len(body)} of body)")
+
+
+def header(raw: bytes, name: str) -> str | None:
+    """The value of header ``name`` in a raw HTTP message, or ``None``."""
+    head = raw.partition(b"\r\n\r\n")[0].decode("latin-1")
+    for line in head.split("\r\n")[1:]:
+        key, _, value = line.partition(":")
+        if key.strip().lower() == name.lower():
+            return value.strip()
+    return None
