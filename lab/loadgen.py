@@ -78,6 +78,23 @@ class GroupResult:
         ]
         return sum(1 for found in answers if found == 0) / len(answers) if answers else float("nan")
 
+    def gaps(self) -> list[list[tuple[float, float]]]:
+        """Per client, each ``(answer received, next request sent)``: the windows in which the
+        client had no request waiting at the server (lesson 02)."""
+        result = []
+        for c in self.clients:
+            arrivals, windows = iter(c["arrivals"]), []
+            for k, found in enumerate(c["found"]):
+                answer = [next(arrivals) for _ in range(max(found, 0))]
+                if answer and k + 1 < len(c["sent_at"]):
+                    windows.append((answer[-1][2], c["sent_at"][k + 1]))
+            result.append(windows)
+        return result
+
+    def posts_per_answer(self) -> list[int]:
+        """How many posts each answer that brought any carried."""
+        return [found for c in self.clients for found in c["found"] if found > 0]
+
     def latencies(self) -> list[float]:
         """Seconds from publish to arrival, for every post at every client."""
         return [

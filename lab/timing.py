@@ -7,6 +7,8 @@ and tests use, as the ``websockets`` test suite does with ``WEBSOCKETS_TESTS_TIM
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 
 
 def timeout_factor() -> float:
@@ -24,3 +26,12 @@ def timeout_factor() -> float:
 def scaled(seconds: float) -> float:
     """``seconds`` times the timeout factor."""
     return seconds * timeout_factor()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "it") -> None:
+    """Poll ``condition`` until it holds; ``TimeoutError`` after ``scaled(timeout)`` seconds."""
+    deadline = time.monotonic() + scaled(timeout)
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up waiting for {what} after {scaled(timeout):g} s")
+        time.sleep(0.005)

@@ -18,6 +18,7 @@ from aiohttp import web
 from servers.http import bad_request, make_base_app, preflight
 
 FEED = web.AppKey("feed", "Feed")
+LONGEST_WAIT = web.AppKey("longest_wait", float)
 MAX_TEXT = 1000
 """Longest post text accepted, in characters."""
 MAX_WAIT = 30.0
@@ -121,14 +122,16 @@ def _wake(future: asyncio.Future) -> None:
         future.set_result(None)
 
 
-def make_app(feed: Feed | None = None) -> web.Application:
+def make_app(feed: Feed | None = None, *, max_wait: float = MAX_WAIT) -> web.Application:
     """The feed's HTTP app, one route per transport; CORS and JSON errors throughout.
 
     ``POST /posts`` and ``GET /posts?since=ID`` (lesson 00, ETag from lesson 01),
-    ``GET /posts/wait?since=ID&timeout=S`` (lesson 02).
+    ``GET /posts/wait?since=ID&timeout=S`` (lesson 02), holding a request at most
+    ``max_wait`` seconds.
     """
     app = make_base_app()
     app[FEED] = feed if feed is not None else Feed()
+    app[LONGEST_WAIT] = max_wait
     app.router.add_post("/posts", publish_post)
     app.router.add_get("/posts", list_posts)
     app.router.add_route("OPTIONS", "/posts", preflight)
@@ -172,11 +175,11 @@ async def wait_for_posts(request: web.Request) -> web.Response:
     """``GET /posts/wait?since=ID&timeout=S``: long polling (lesson 02).
 
     Answers 200 with the posts after ``ID`` as soon as there are any, or 204 when ``S`` seconds
-    (default ``DEFAULT_WAIT``, at most ``MAX_WAIT``) pass without one.
+    (default ``DEFAULT_WAIT``, at most the app's ``max_wait``) pass without one.
     """
     feed = request.app[FEED]
     since = parse_since(request, feed)
-    timeout = parse_timeout(request.query.get("timeout"))
+    timeout = min(parse_timeout(request.query.get("timeout")), request.app[LONGEST_WAIT])
     posts = await feed.wait_for_posts(since, timeout)
     headers = {"Cache-Control": "no-store"}
     if not posts:

@@ -20,6 +20,10 @@ from aiohttp import web
 SHUTDOWN_GRACE = 0.25
 """Seconds a running handler (an SSE stream, a WebSocket) gets to finish before it is cancelled."""
 
+BACKLOG = 1024
+"""Connections the kernel queues before the server accepts them (aiohttp's default is 128:
+too few when a lesson opens hundreds of connections at once)."""
+
 _lock = threading.RLock()
 _loop_thread: _LoopThread | None = None
 _named: dict[str, Server] = {}
@@ -167,7 +171,7 @@ def serve(
 async def _start(runner: web.AppRunner, host: str, port: int) -> tuple[str, int]:
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, backlog=BACKLOG)
         await site.start()
     except OSError as error:
         await runner.cleanup()

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from lab.system import INSTALL_HINTS, find_tool, in_ci
+from lab.timing import wait_until  # noqa: F401  (re-exported for tests)
 
 
 def needs(tool: str) -> str:
@@ -18,12 +17,3 @@ def needs(tool: str) -> str:
             pytest.fail(message + " and CI must run on the real thing")
         pytest.skip(message)
     return path
-
-
-def wait_until(condition, timeout: float = 10.0) -> None:
-    """Poll ``condition`` until it holds; fail after ``timeout`` seconds (a bound, not a timing)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)

@@ -8,6 +8,7 @@ happened and a hint, rather than a bare ``AssertionError``. One module per lesso
 from lab.checks.core import CheckFailed, call, expect, fail, passed
 from lab.checks.l00 import check_00_new_texts, check_00_publish
 from lab.checks.l01 import check_01_conditional_get, check_01_poll_and_count
+from lab.checks.l02 import check_02_follow, check_02_handler
 
 __all__ = [
     "CheckFailed",
@@ -16,6 +17,8 @@ __all__ = [
     "check_00_publish",
     "check_01_conditional_get",
     "check_01_poll_and_count",
+    "check_02_follow",
+    "check_02_handler",
     "expect",
     "fail",
     "passed",

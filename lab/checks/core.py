@@ -50,12 +50,7 @@ def call(exercise: str, function: Callable[..., Any], *args: Any, **kwargs: Any)
     try:
         result = function(*args, **kwargs)
     except NotImplementedError:
-        raise fail(
-            exercise,
-            f"{name}() is not written yet: it still raises NotImplementedError.",
-            "replace the `raise NotImplementedError()` line with your code, run that cell, "
-            "then run this check again.",
-        ) from None
+        raise not_written(exercise, name) from None
     except CheckFailed:
         raise
     except Exception as error:
@@ -79,6 +74,16 @@ def call(exercise: str, function: Callable[..., Any], *args: Any, **kwargs: Any)
     return result
 
 
+def not_written(exercise: str, name: str) -> CheckFailed:
+    """The failure for a function that still raises NotImplementedError."""
+    return fail(
+        exercise,
+        f"{name}() is not written yet: it still raises NotImplementedError.",
+        "replace the `raise NotImplementedError()` line with your code, run that cell, "
+        "then run this check again.",
+    )
+
+
 def passed(exercise: str, what: str) -> None:
     """Tell the learner what the check confirmed."""
     print(f"✔ exercise {exercise}: {what}")
@@ -99,7 +104,9 @@ def _response_detail(error: Exception) -> str:
 
 
 @contextlib.contextmanager
-def recording_feed_server(feed: Feed, name: str) -> Iterator[tuple[Server, list[dict]]]:
+def recording_feed_server(
+    feed: Feed, name: str, **options: Any
+) -> Iterator[tuple[Server, list[dict]]]:
     """A feed server that remembers each request's query and validator, for checks to read."""
     seen: list[dict] = []
 
@@ -114,7 +121,7 @@ def recording_feed_server(feed: Feed, name: str) -> Iterator[tuple[Server, list[
         )
         return await handler(request)
 
-    app = make_app(feed)
+    app = make_app(feed, **options)
     app.middlewares.append(remember)
     with serve(app, name=name) as server:
         yield server, seen

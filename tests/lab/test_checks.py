@@ -160,3 +160,68 @@ def test_a_wrong_poll_and_count_gets_a_message_naming_the_mistake(poll_and_count
 def test_a_right_poll_and_count_passes(capsys):
     checks.check_01_poll_and_count(counting_poller())
     assert "✔ exercise 01.2" in capsys.readouterr().out
+
+
+async def handler_answering_200_when_empty(request):
+    from aiohttp import web
+
+    from servers.feed import FEED
+
+    posts = await request.app[FEED].wait_for_posts(
+        int(request.query["since"]), float(request.query.get("timeout", 25))
+    )
+    return web.json_response(posts)
+
+
+async def handler_ignoring_its_timeout(request):
+    from aiohttp import web
+
+    from servers.feed import FEED
+
+    posts = await request.app[FEED].wait_for_posts(int(request.query["since"]), 0)
+    return web.json_response(posts) if posts else web.Response(status=204)
+
+
+@pytest.mark.parametrize(
+    ("handler", "says"),
+    [
+        (handler_answering_200_when_empty, "answer 204 No Content"),
+        (handler_ignoring_its_timeout, "the answer came before the 0.2 s were up"),
+        (lambda request: None, "must be an `async def` function"),
+    ],
+)
+def test_a_wrong_long_poll_handler_gets_a_message_naming_the_mistake(handler, says):
+    with pytest.raises(checks.CheckFailed, match="exercise 02.1") as failure:
+        checks.check_02_handler(handler)
+    assert says in str(failure.value)
+
+
+def follow_forgetting_since(base_url, since, count):
+    received = []
+    while len(received) < count:
+        response = httpx.get(base_url + "/posts/wait", params={"since": since}, timeout=35)
+        if response.status_code == 200:
+            received += response.json()
+    return received[:count]
+
+
+def follow_by_short_polling(base_url, since, count):
+    received = []
+    while len(received) < count:
+        posts = httpx.get(base_url + "/posts", params={"since": since}).json()
+        received += posts
+        since = posts[-1]["id"] if posts else since
+    return received[:count]
+
+
+@pytest.mark.parametrize(
+    ("follow", "says"),
+    [
+        (follow_forgetting_since, "set since to the id of the last post"),
+        (follow_by_short_polling, "a long-polling client asks /posts/wait only"),
+    ],
+)
+def test_a_wrong_follow_gets_a_message_naming_the_mistake(follow, says):
+    with pytest.raises(checks.CheckFailed, match="exercise 02.2") as failure:
+        checks.check_02_follow(follow)
+    assert says in str(failure.value)

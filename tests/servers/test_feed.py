@@ -237,3 +237,12 @@ def test_answers_carry_cors_headers_and_the_post_preflight_is_answered(feed_serv
     assert "POST" in preflight.headers["access-control-allow-methods"]
     assert "content-type" in preflight.headers["access-control-allow-headers"].lower()
     assert preflight.headers["access-control-allow-origin"] == "*"
+
+
+def test_an_app_can_hold_long_polls_for_less_than_the_maximum(feed):
+    from servers import serve
+    from servers.feed import make_app
+
+    with serve(make_app(feed, max_wait=0.05)) as server:
+        response = httpx.get(server.url + "/posts/wait", params={"timeout": 30}, timeout=5)
+    assert response.status_code == 204
