@@ -24,6 +24,8 @@ class ClientLog:
     requests: int = 0
     empty: int = 0
     """Answers that brought no new post: ``[]``, 204 or 304."""
+    not_modified: int = 0
+    """Of those, the 304s: answers to a conditional request whose body was spared."""
     errors: int = 0
     sent_at: list[float] = field(default_factory=list)
     """When each request was sent (time.time())."""
@@ -43,6 +45,7 @@ class ClientLog:
             "arrivals": self.arrivals,
             "requests": self.requests,
             "empty": self.empty,
+            "not_modified": self.not_modified,
             "errors": self.errors,
             "sent_at": self.sent_at,
             "found": self.found,
@@ -131,6 +134,7 @@ async def _get(session, url, params, headers, log) -> tuple[list[dict], str | No
         async with session.get(url, params=params, headers=headers) as response:
             if response.status in (204, 304):
                 log.empty += 1
+                log.not_modified += response.status == 304
                 return [], response.headers.get("ETag")
             response.raise_for_status()
             posts = await response.json()

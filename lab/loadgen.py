@@ -61,6 +61,10 @@ class GroupResult:
         return sum(c["empty"] for c in self.clients)
 
     @property
+    def not_modified(self) -> int:
+        return sum(c["not_modified"] for c in self.clients)
+
+    @property
     def errors(self) -> int:
         return sum(c["errors"] for c in self.clients)
 

@@ -54,7 +54,7 @@ def call(exercise: str, function: Callable[..., Any], *args: Any, **kwargs: Any)
     except CheckFailed:
         raise
     except Exception as error:
-        detail = _response_detail(error)
+        detail = _response_detail(error) + _known_pitfall(error)
         frames = traceback.extract_tb(error.__traceback__)
         where = frames[1] if len(frames) > 1 else frames[-1]  # [0] is this function's own frame
         raise fail(
@@ -92,6 +92,28 @@ def passed(exercise: str, what: str) -> None:
 def _show_args(args: tuple) -> str:
     shown = ", ".join(repr(a) if len(repr(a)) < 40 else "…" for a in args)
     return f"({shown})"
+
+
+def _known_pitfall(error: Exception) -> str:
+    """A sentence for mistakes every learner makes once."""
+    if isinstance(error, ValueError) and "Expecting value" in str(error):
+        return (
+            "\nA 204 or 304 answer has no body, so there is no JSON to parse: check "
+            "response.status_code before calling response.json()."
+        )
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if status is not None and 300 <= status < 400:
+        return (
+            f"\nraise_for_status() raises on every 3xx status too, {status} included: "
+            "handle that status before calling it."
+        )
+    return ""
+
+
+def short(value: Any, limit: int = 120) -> str:
+    """A repr cut to ``limit`` characters, for messages that quote what a function returned."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _response_detail(error: Exception) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from lab.checks.core import call, expect, passed, recording_feed_server
+from lab.checks.core import call, expect, passed, recording_feed_server, short
 from servers.feed import Feed
 
 
@@ -27,7 +27,7 @@ def check_01_conditional_get(conditional_get: Callable[..., Any]) -> None:
         expect(
             isinstance(first, tuple) and len(first) == 3,
             "01.1",
-            f"conditional_get() returned {first!r}; expected a tuple (status, posts, etag).",
+            f"conditional_get() returned {short(first)}; expected a tuple (status, posts, etag).",
         )
         status, posts, etag = first
         current = httpx.get(url).headers["ETag"]
@@ -61,7 +61,7 @@ def check_01_conditional_get(conditional_get: Callable[..., Any]) -> None:
         expect(
             second == (304, None, etag),
             "01.1",
-            f"nothing changed, so expected (304, None, {etag!r}); got {second!r}.",
+            f"nothing changed, so expected (304, None, {etag!r}); got {short(second)}.",
             "a 304 has no body: return None for the posts, and keep the etag you had.",
         )
         feed.publish("breaking news")
@@ -89,7 +89,8 @@ def check_01_poll_and_count(poll_and_count: Callable[..., Any]) -> None:
         expect(
             isinstance(counts, dict) and {"requests", "not_modified", "bytes_saved"} <= set(counts),
             "01.2",
-            f"poll_and_count() returned {counts!r}; expected a dict with requests, not_modified "
+            f"poll_and_count() returned {short(counts)}; expected a dict with requests, "
+            "not_modified "
             "and bytes_saved.",
         )
         expect(

@@ -20,6 +20,7 @@ from lab.checks.core import (
     not_written,
     passed,
     recording_feed_server,
+    short,
 )
 from lab.timing import scaled, wait_until
 from servers import runtime, serve
@@ -87,12 +88,29 @@ def check_02_handler(handler: Callable[..., Any]) -> None:
             'use the request\'s "timeout" parameter as the time to wait.',
         )
         threading.Timer(0.2, feed.publish, args=["four"]).start()
+        started = time.monotonic()
         woken = get(since=3, timeout=3)
         expect(
             woken.status_code == 200 and [p["text"] for p in woken.json()] == ["four"],
             "02.1",
             f"a post published during the wait should answer it; got {woken.status_code} "
             f"{woken.text[:80]!r}.",
+        )
+        expect(
+            time.monotonic() - started < scaled(1.5),
+            "02.1",
+            "a post published 0.2 s into a 3 s wait was answered only when the 3 s ran out: "
+            "the handler was not woken by the post.",
+            "await feed.wait_for_posts(since, timeout), which returns as soon as a post exists; "
+            "asyncio.sleep or time.sleep cannot be woken.",
+        )
+        no_since = get(timeout=3)
+        expect(
+            no_since.status_code == 200 and len(_json(no_since) or []) == 4,
+            "02.1",
+            f"without a since parameter, expected every post at once (since defaults to 0); got "
+            f"{no_since.status_code} {no_since.text[:80]!r}.",
+            'request.query.get("since", "0")',
         )
         for params, what in [
             ({"since": "abc"}, "since=abc"),
@@ -102,16 +120,24 @@ def check_02_handler(handler: Callable[..., Any]) -> None:
         ]:
             bad = get(**params)
             expect(
-                bad.status_code == 400 and "error" in _json_or_empty(bad),
+                bad.status_code == 400 and "error" in (_json(bad) or {}),
                 "02.1",
                 f'{what} should get 400 with a JSON {{"error": ...}}; got {bad.status_code} '
                 f"{bad.text[:80]!r}.",
                 "check the parameters before waiting, and answer "
                 'web.json_response({"error": "..."}, status=400).',
             )
-        with socket.create_connection((server.host, server.port)) as sock:
-            sock.sendall(b"GET /posts/wait?since=4&timeout=3 HTTP/1.1\r\nHost: check\r\n\r\n")
-            wait_until(lambda: feed.waiting == 1, 3, "the request to be parked")
+        try:
+            with socket.create_connection((server.host, server.port)) as sock:
+                sock.sendall(b"GET /posts/wait?since=4&timeout=3 HTTP/1.1\r\nHost: check\r\n\r\n")
+                wait_until(lambda: feed.waiting == 1, 3, "the request to be parked")
+        except TimeoutError:
+            raise fail(
+                "02.1",
+                "a request with nothing new to answer never reached feed.wait_for_posts.",
+                "wait with `await feed.wait_for_posts(...)`; a blocking call such as time.sleep "
+                "freezes the whole server instead.",
+            ) from None
         wait_until(lambda: feed.waiting == 0, 3, "the server to notice the client left")
     passed("02.1", "answers at once, waits, wakes on a post, says 204 and 400 when it should.")
 
@@ -156,11 +182,17 @@ def check_02_follow(follow: Callable[..., Any]) -> None:
             "stop as soon as you hold `count` posts; on a 204, ask again with the same since.",
         )
         posts = result.get("posts")
-        ids = [p["id"] for p in posts] if isinstance(posts, list) else posts
+        expect(
+            isinstance(posts, list) and all(isinstance(p, dict) and "id" in p for p in posts),
+            "02.2",
+            f"follow() returned {short(posts)}; expected a list of posts (dicts with an id).",
+            "collect the posts of each answer: received += response.json().",
+        )
+        ids = [p["id"] for p in posts]
         expect(
             ids == [p["id"] for p in published],
             "02.2",
-            f"expected the posts with ids {[p['id'] for p in published]} in order; got {ids!r}.",
+            f"expected the posts with ids {[p['id'] for p in published]} in order; got {ids}.",
             "after each answer, set since to the id of the last post you received.",
         )
         paths = {request["path"] for request in seen}
@@ -168,6 +200,14 @@ def check_02_follow(follow: Callable[..., Any]) -> None:
             paths == {"/posts/wait"},
             "02.2",
             f"follow() asked {sorted(paths)}; a long-polling client asks /posts/wait only.",
+        )
+        expect(
+            all("timeout" in request["query"] for request in seen),
+            "02.2",
+            "some requests carried no timeout= parameter, so the server would hold them for its "
+            "default 25 s, longer than httpx waits by default (5 s).",
+            'send params={"since": since, "timeout": 25} and give httpx a longer timeout '
+            "(httpx.get(..., timeout=35)).",
         )
         expect(
             len(seen) < 30,
@@ -188,12 +228,12 @@ def _expect_500_free(response: httpx.Response) -> None:
     )
 
 
-def _json_or_empty(response: httpx.Response) -> dict:
+def _json(response: httpx.Response) -> Any:
+    """The parsed body, or None when there is none or it is not JSON."""
     try:
-        body = response.json()
+        return response.json()
     except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+        return None
 
 
 def _query(params: dict) -> str:

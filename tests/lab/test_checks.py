@@ -225,3 +225,55 @@ def test_a_wrong_follow_gets_a_message_naming_the_mistake(follow, says):
     with pytest.raises(checks.CheckFailed, match="exercise 02.2") as failure:
         checks.check_02_follow(follow)
     assert says in str(failure.value)
+
+
+async def handler_that_sleeps_instead_of_waiting(request):
+    import asyncio
+
+    from aiohttp import web
+
+    from servers.feed import FEED
+
+    timeout = float(request.query.get("timeout", 25))
+    await asyncio.sleep(timeout)
+    posts = request.app[FEED].since(int(request.query.get("since", 0)))
+    return web.json_response(posts) if posts else web.Response(status=204)
+
+
+def test_a_handler_that_cannot_be_woken_is_told_so():
+    with pytest.raises(checks.CheckFailed, match="not woken by the post"):
+        checks.check_02_handler(handler_that_sleeps_instead_of_waiting)
+
+
+def follow_without_a_timeout(base_url, since, count):
+    received = []
+    while len(received) < count:
+        response = httpx.get(base_url + "/posts/wait", params={"since": since})
+        if response.status_code == 200:
+            received += response.json()
+            since = received[-1]["id"]
+    return received[:count]
+
+
+def test_a_follow_that_sends_no_timeout_is_told_about_httpx_default():
+    with pytest.raises(checks.CheckFailed, match="no timeout= parameter"):
+        checks.check_02_follow(follow_without_a_timeout)
+
+
+def test_parsing_the_body_of_a_304_gets_a_pointed_hint():
+    def conditional_get(client, url, etag):
+        response = client.get(url, headers={"If-None-Match": etag} if etag else {})
+        return response.status_code, response.json(), response.headers["ETag"]
+
+    with pytest.raises(checks.CheckFailed, match="A 204 or 304 answer has no body"):
+        checks.check_01_conditional_get(conditional_get)
+
+
+def test_raise_for_status_on_a_304_gets_a_pointed_hint():
+    def conditional_get(client, url, etag):
+        response = client.get(url, headers={"If-None-Match": etag} if etag else {})
+        response.raise_for_status()
+        return 200, response.json(), response.headers["ETag"]
+
+    with pytest.raises(checks.CheckFailed, match="raises on every 3xx status too, 304"):
+        checks.check_01_conditional_get(conditional_get)
