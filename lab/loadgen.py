@@ -52,21 +52,14 @@ class GroupResult:
     connections: int
     cut_idle: int
 
-    @property
-    def requests(self) -> int:
-        return sum(c["requests"] for c in self.clients)
+    def total(self, counter: str) -> int:
+        """A ``ClientLog`` counter summed over the group's clients."""
+        return sum(c[counter] for c in self.clients)
 
-    @property
-    def empty(self) -> int:
-        return sum(c["empty"] for c in self.clients)
-
-    @property
-    def not_modified(self) -> int:
-        return sum(c["not_modified"] for c in self.clients)
-
-    @property
-    def errors(self) -> int:
-        return sum(c["errors"] for c in self.clients)
+    requests = property(lambda self: self.total("requests"))
+    empty = property(lambda self: self.total("empty"), doc="Answers with nothing new.")
+    not_modified = property(lambda self: self.total("not_modified"), doc="304 answers.")
+    errors = property(lambda self: self.total("errors"), doc="Requests that failed.")
 
     @property
     def deliveries(self) -> int:
@@ -201,7 +194,7 @@ def _kill_leftovers() -> None:
 async def _run(spec: dict) -> dict:
     import aiohttp
 
-    from lab.clients import ClientLog, long_poll, short_poll
+    from lab.clients import ClientLog
     from lab.meter import ByteMeter
 
     target = urlsplit(spec["url"])
@@ -219,29 +212,7 @@ async def _run(spec: dict) -> dict:
             sessions.append(session)
             log = ClientLog()
             group_logs.append(log)
-            if group["kind"] == "short":
-                client = short_poll(
-                    session,
-                    meter.url,
-                    interval=group["interval"],
-                    stop=stop,
-                    log=log,
-                    etag=group["etag"],
-                    whole_list=group["whole_list"],
-                    since=spec["since"],
-                    phase=rng.uniform(0, group["interval"]),
-                )
-            elif group["kind"] == "long":
-                client = long_poll(
-                    session,
-                    meter.url,
-                    timeout=group["timeout"],
-                    stop=stop,
-                    log=log,
-                    since=spec["since"],
-                )
-            else:
-                raise ValueError(f"unknown client kind {group['kind']!r}")
+            client = _client(group, session, meter.url, stop, log, spec["since"], rng)
             tasks.append(asyncio.ensure_future(client))
         logs.append(group_logs)
     kinds = [g["kind"] for g in spec["groups"]]
@@ -269,6 +240,26 @@ async def _run(spec: dict) -> dict:
             for group, group_logs, meter in zip(spec["groups"], logs, meters, strict=True)
         ]
     }
+
+
+def _client(group: dict, session, url: str, stop, log, since: int, rng: random.Random):
+    """The coroutine of one client of ``group``'s kind."""
+    from lab.clients import long_poll, short_poll
+
+    common = {"stop": stop, "log": log, "since": since}
+    if group["kind"] == "short":
+        return short_poll(
+            session,
+            url,
+            interval=group["interval"],
+            etag=group["etag"],
+            whole_list=group["whole_list"],
+            phase=rng.uniform(0, group["interval"]),
+            **common,
+        )
+    if group["kind"] == "long":
+        return long_poll(session, url, timeout=group["timeout"], **common)
+    raise ValueError(f"unknown client kind {group['kind']!r}")
 
 
 if __name__ == "__main__":
