@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --user --name $(KERNEL) --display-name "Python (real-time web)"
 	touch $(STAMP)
 
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: setup
-	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 notebooks/00-welcome.ipynb
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 $(ROOT_FLAG) notebooks/00-welcome.ipynb
 
 test: setup
 	$(BIN)/ruff check .
