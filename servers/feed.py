@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import threading
 import time
 from collections import deque
 
 from aiohttp import web
 
-from servers.http import bad_request, make_base_app, preflight
+from servers.http import bad_request, compact_json, make_base_app, preflight
 
 FEED = web.AppKey("feed", "Feed")
 LONGEST_WAIT = web.AppKey("longest_wait", float)
+EVENTS = web.AppKey("events", object)
 MAX_TEXT = 1000
 """Longest post text accepted, in characters."""
 MAX_WAIT = 30.0
@@ -106,6 +106,12 @@ class Feed:
             return posts, f"{oldest}-{self._last_id}"
 
     @property
+    def oldest_id(self) -> int:
+        """The oldest post still held, 0 before the first post."""
+        with self._lock:
+            return self._posts[0]["id"] if self._posts else 0
+
+    @property
     def last_id(self) -> int:
         """The newest post's id, 0 before the first post."""
         return self._last_id
@@ -122,20 +128,31 @@ def _wake(future: asyncio.Future) -> None:
         future.set_result(None)
 
 
-def make_app(feed: Feed | None = None, *, max_wait: float = MAX_WAIT) -> web.Application:
+def make_app(
+    feed: Feed | None = None,
+    *,
+    max_wait: float = MAX_WAIT,
+    retry_ms: int = 3000,
+    heartbeat: float = 15.0,
+) -> web.Application:
     """The feed's HTTP app, one route per transport; CORS and JSON errors throughout.
 
     ``POST /posts`` and ``GET /posts?since=ID`` (lesson 00, ETag from lesson 01),
     ``GET /posts/wait?since=ID&timeout=S`` (lesson 02), holding a request at most
-    ``max_wait`` seconds.
+    ``max_wait`` seconds; ``GET /events`` (lesson 03), asking clients to wait ``retry_ms``
+    before reconnecting and sending a heartbeat comment every ``heartbeat`` seconds of quiet.
     """
+    from servers import events, polling  # they import this module's Feed and keys
+
     app = make_base_app()
     app[FEED] = feed if feed is not None else Feed()
     app[LONGEST_WAIT] = max_wait
+    app[EVENTS] = events.EventOptions(retry_ms=retry_ms, heartbeat=heartbeat)
     app.router.add_post("/posts", publish_post)
-    app.router.add_get("/posts", list_posts)
+    app.router.add_get("/posts", polling.list_posts)
     app.router.add_route("OPTIONS", "/posts", preflight)
-    app.router.add_get("/posts/wait", wait_for_posts)
+    app.router.add_get("/posts/wait", polling.wait_for_posts)
+    app.router.add_get("/events", events.stream_events)
     return app
 
 
@@ -153,59 +170,7 @@ async def publish_post(request: web.Request) -> web.Response:
         post = request.app[FEED].publish(body["text"])
     except ValueError as error:
         raise bad_request(str(error)) from None
-    return web.json_response(post, status=201)
-
-
-async def list_posts(request: web.Request) -> web.Response:
-    """``GET /posts?since=ID``: the posts after ``ID`` (default 0), oldest first.
-
-    Carries an ``ETag`` naming the feed's state; a request whose ``If-None-Match`` matches it
-    gets ``304 Not Modified`` with no body (lesson 01).
-    """
-    feed = request.app[FEED]
-    since = parse_since(request, feed)
-    posts, version = feed.read(since)
-    headers = {"ETag": f'"{version}"', "Cache-Control": "no-cache"}
-    if etag_matches(request.headers.get("If-None-Match"), headers["ETag"]):
-        return web.Response(status=304, headers=headers)
-    return web.json_response(posts, headers=headers)
-
-
-async def wait_for_posts(request: web.Request) -> web.Response:
-    """``GET /posts/wait?since=ID&timeout=S``: long polling (lesson 02).
-
-    Answers 200 with the posts after ``ID`` as soon as there are any, or 204 when ``S`` seconds
-    (default ``DEFAULT_WAIT``, at most the app's ``max_wait``) pass without one.
-    """
-    feed = request.app[FEED]
-    since = parse_since(request, feed)
-    timeout = min(parse_timeout(request.query.get("timeout")), request.app[LONGEST_WAIT])
-    posts = await feed.wait_for_posts(since, timeout)
-    headers = {"Cache-Control": "no-store"}
-    if not posts:
-        return web.Response(status=204, headers=headers)
-    return web.json_response(posts, headers=headers)
-
-
-def etag_matches(if_none_match: str | None, etag: str) -> bool:
-    """RFC 9110 weak comparison of an ``If-None-Match`` header (a list, or ``*``) to an ETag."""
-    if not if_none_match:
-        return False
-    if if_none_match.strip() == "*":
-        return True
-    opaque = etag.removeprefix("W/")
-    return any(tag.strip().removeprefix("W/") == opaque for tag in if_none_match.split(","))
-
-
-def parse_since(request: web.Request, feed: Feed) -> int:
-    """The ``since`` query parameter (default 0), checked against the feed."""
-    since = parse_post_id(request.query.get("since", "0"), "since")
-    if since > feed.last_id:
-        raise bad_request(
-            f'"since" is {since} but the newest post is {feed.last_id}: this is not the feed you '
-            "were reading (was the server restarted?); start again from since=0"
-        )
-    return since
+    return web.json_response(post, status=201, dumps=compact_json)
 
 
 def parse_post_id(value: str, field: str) -> int:
@@ -217,16 +182,3 @@ def parse_post_id(value: str, field: str) -> int:
     if post_id < 0:
         raise bad_request(f'"{field}" must be 0 or more, got {post_id}')
     return post_id
-
-
-def parse_timeout(value: str | None) -> float:
-    """Seconds to hold a long poll: ``DEFAULT_WAIT`` when absent, clamped to ``MAX_WAIT``."""
-    if value is None:
-        return DEFAULT_WAIT
-    try:
-        timeout = float(value)
-    except ValueError:
-        raise bad_request(f'"timeout" must be a number of seconds, got {value!r}') from None
-    if not math.isfinite(timeout) or timeout < 0:
-        raise bad_request(f'"timeout" must be 0 or more seconds, got {value!r}')
-    return min(timeout, MAX_WAIT)

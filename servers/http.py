@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from functools import partial
+
 from aiohttp import web
 
 CORS_HEADERS = {
@@ -13,6 +16,10 @@ PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Headers": "Content-Type, If-None-Match, Last-Event-ID",
     "Access-Control-Max-Age": "600",
 }
+
+
+compact_json = partial(json.dumps, separators=(",", ":"), ensure_ascii=False)
+"""JSON without optional spaces: every transport sends posts in exactly the same bytes."""
 
 
 def json_error(status: int, message: str, **headers: str) -> web.Response:

@@ -10,7 +10,8 @@ import pytest
 from support import wait_until
 
 from servers import runtime
-from servers.feed import DEFAULT_WAIT, MAX_WAIT, Feed, parse_timeout
+from servers.feed import DEFAULT_WAIT, MAX_WAIT, Feed
+from servers.polling import parse_timeout
 
 
 def test_posts_get_rising_ids_from_1_and_the_server_time():

@@ -1,0 +1,88 @@
+"""The feed as Server-Sent Events: ``GET /events`` (lessons 03 to 05).
+
+One response that never ends: each post becomes an event whose ``id`` is the post's id and
+whose ``data`` is the post's JSON. A client that reconnects with ``Last-Event-ID`` (the header
+a browser's ``EventSource`` sends, or the ``lastEventId`` query parameter for clients that
+cannot set headers) gets every post it missed first. A quiet stream carries a comment every
+``heartbeat`` seconds, so proxies and clients can tell a quiet stream from a dead one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from servers.feed import EVENTS, FEED, Feed, parse_post_id
+from servers.http import compact_json
+from servers.sse import encode_comment, encode_event
+
+HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # nginx: pass each event on at once instead of buffering
+}
+
+
+@dataclass(frozen=True)
+class EventOptions:
+    retry_ms: int = 3000
+    """Sent as ``retry:``: how long a disconnected browser waits before reconnecting."""
+    heartbeat: float = 15.0
+    """Seconds of quiet before a comment line is sent."""
+
+
+async def stream_events(request: web.Request) -> web.StreamResponse:
+    """``GET /events``: replay after ``Last-Event-ID``, then every new post, until the client
+    goes away or the server stops."""
+    feed: Feed = request.app[FEED]
+    options: EventOptions = request.app[EVENTS]
+    last_seen = _last_event_id(request)
+    response = web.StreamResponse(headers=HEADERS)
+    await response.prepare(request)
+    try:
+        await response.write(f"retry: {options.retry_ms}\n\n".encode())
+        last_seen = await _announce_gaps(response, feed, last_seen)
+        while True:
+            posts = await feed.wait_for_posts(last_seen, options.heartbeat)
+            if not posts:
+                await response.write(encode_comment("heartbeat"))
+                continue
+            await response.write(b"".join(post_event(post) for post in posts))
+            last_seen = posts[-1]["id"]
+    except ConnectionResetError:
+        pass  # the client went away mid-write
+    return response
+
+
+def post_event(post: dict) -> bytes:
+    """A post as one SSE event: ``id`` the post's id, ``data`` its JSON."""
+    return encode_event(compact_json(post), id=post["id"])
+
+
+def _last_event_id(request: web.Request) -> int | None:
+    value = request.headers.get("Last-Event-ID", request.query.get("lastEventId"))
+    if value is None or value == "":
+        return None
+    return parse_post_id(value, "Last-Event-ID")
+
+
+async def _announce_gaps(response: web.StreamResponse, feed: Feed, last_seen: int | None) -> int:
+    """Where to resume, telling the client when it cannot be where it left off.
+
+    A new client (no id) starts from now. A client whose id is older than the history holds
+    gets a ``gap`` event before the posts still held; one whose id is ahead of the feed (the
+    server restarted with a new feed) gets a ``reset`` event and the whole history.
+    """
+    if last_seen is None:
+        return feed.last_id
+    oldest = feed.oldest_id
+    if last_seen > feed.last_id:
+        notice = {"last_event_id": last_seen, "newest": feed.last_id}
+        await response.write(encode_event(json.dumps(notice), event="reset"))
+        return 0
+    if oldest and last_seen + 1 < oldest:
+        notice = {"missed_after": last_seen, "oldest_held": oldest}
+        await response.write(encode_event(json.dumps(notice), event="gap"))
+    return last_seen

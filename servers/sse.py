@@ -1,0 +1,146 @@
+"""Server-Sent Events on the wire, with no I/O: an encoder and an incremental parser (lesson 03).
+
+``encode_event`` frames one event as the bytes a server writes. ``EventParser`` turns the bytes
+a client reads, in chunks of any size, into ``Event`` objects, following the WHATWG HTML
+standard's "parsing an event stream" and "interpreting an event stream" step by step: UTF-8
+with invalid bytes replaced, one leading BOM dropped, lines ended by CR, LF or CRLF (a CRLF may
+be split across two chunks), comments, fields without a colon, one leading space removed from a
+value, ``id`` ignored when it contains NULL, ``retry`` only when all ASCII digits, an event with
+no data not dispatched while its ``id`` still counts.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def encode_event(
+    data: str,
+    *,
+    event: str | None = None,
+    id: str | int | None = None,  # noqa: A002  (the field's name on the wire)
+    retry: int | None = None,
+) -> bytes:
+    """One event as UTF-8 bytes, ending with the blank line that dispatches it.
+
+    Multi-line ``data`` becomes one ``data:`` line per line (CR and CRLF folded to line
+    breaks). ``ValueError`` for an ``event`` or ``id`` that cannot be framed (a line break,
+    or NULL in an id, which a browser would ignore) and for a negative ``retry``.
+    """
+    if not isinstance(data, str):
+        raise TypeError(f"data must be a str, got {type(data).__name__}: encode it first")
+    lines = []
+    if event is not None:
+        _check_field("event", event, forbid_null=False)
+        lines.append(f"event: {event}")
+    if id is not None:
+        id = str(id)
+        _check_field("id", id, forbid_null=True)
+        lines.append(f"id: {id}")
+    if retry is not None:
+        if not isinstance(retry, int) or isinstance(retry, bool) or retry < 0:
+            raise ValueError(f"retry must be a whole number of milliseconds >= 0, got {retry!r}")
+        lines.append(f"retry: {retry}")
+    lines += [f"data: {line}" if line else "data:" for line in _LINE_BREAK.split(data)]
+    return ("\n".join(lines) + "\n\n").encode("utf-8")
+
+
+def encode_comment(text: str = "") -> bytes:
+    """A comment line (``: text``): ignored by clients, it keeps a quiet connection alive."""
+    _check_field("comment", text, forbid_null=False)
+    return f": {text}\n\n".encode() if text else b":\n\n"
+
+
+def _check_field(name: str, value: str, *, forbid_null: bool) -> None:
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"{name} cannot contain a line break: {value!r}")
+    if forbid_null and "\0" in value:
+        raise ValueError(f"{name} cannot contain NULL (a browser would ignore it): {value!r}")
+
+
+@dataclass(frozen=True)
+class Event:
+    """A dispatched event, as a browser's ``EventSource`` would deliver it."""
+
+    data: str
+    type: str = "message"
+    last_event_id: str = ""
+
+
+class EventParser:
+    """Incremental parser: ``feed(chunk)`` returns the events that chunk completed.
+
+    ``last_event_id`` is the stream's last event ID (what a reconnecting client sends back in
+    ``Last-Event-ID``); ``retry`` the reconnection time in milliseconds the server asked for,
+    or ``None``.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._text = ""
+        self._started = False
+        self._after_cr = False
+        self._data = ""
+        self._type = ""
+        self._id_buffer = ""
+        self.last_event_id = ""
+        self.retry: int | None = None
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        """Parse the next bytes of the stream."""
+        text = self._decoder.decode(chunk)
+        if not self._started and text:
+            self._started = True
+            text = text.removeprefix("\ufeff")
+        if self._after_cr and text.startswith("\n"):
+            text = text[1:]  # the LF of a CRLF split across chunks
+        if text:
+            self._after_cr = False
+        self._text += text
+        events = []
+        while True:
+            match = _LINE_BREAK.search(self._text)
+            if match is None:
+                break
+            if match.group() == "\r" and match.end() == len(self._text):
+                self._after_cr = True  # the line ends here even if an LF follows later
+            line, self._text = self._text[: match.start()], self._text[match.end() :]
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _line(self, line: str) -> Event | None:
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            return None
+        field, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if field == "event":
+            self._type = value
+        elif field == "data":
+            self._data += value + "\n"
+        elif field == "id" and "\0" not in value:  # an id with NULL is ignored
+            self._id_buffer = value
+        elif field == "retry" and value.isascii() and value.isdigit():  # digits only
+            self.retry = int(value)
+        return None
+
+    def _dispatch(self) -> Event | None:
+        self.last_event_id = self._id_buffer
+        if not self._data:
+            self._type = ""
+            return None
+        event = Event(
+            data=self._data.removesuffix("\n"),
+            type=self._type or "message",
+            last_event_id=self.last_event_id,
+        )
+        self._data = self._type = ""
+        return event

@@ -1,0 +1,104 @@
+"""GET /events: the feed as Server-Sent Events, replay after Last-Event-ID, gaps, heartbeats."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import httpx
+import pytest
+from support import wait_until
+
+from servers import serve
+from servers.feed import Feed, make_app
+from servers.sse import EventParser
+
+
+def read_events(url: str, count: int, *, headers=None, params=None, publish=()):
+    """Open the stream, publish ``publish`` once it is open, return (response, first events)."""
+    parser, events = EventParser(), []
+    with httpx.stream("GET", url + "/events", headers=headers, params=params, timeout=5) as r:
+        if r.status_code != 200:
+            r.read()
+            return r, []
+        for post in publish:
+            threading.Timer(0.05, post).start()
+        for chunk in r.iter_raw():
+            events += parser.feed(chunk)
+            if len(events) >= count:
+                break
+    return r, events[:count], parser
+
+
+def test_the_stream_has_the_headers_a_browser_and_a_proxy_need(feed_server):
+    response, events, parser = read_events(feed_server.url, 0)
+    assert response.headers["content-type"] == "text/event-stream"
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["x-accel-buffering"] == "no"
+    assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_a_new_client_gets_each_new_post_as_an_event_with_its_id(feed_server, feed):
+    feed.publish("before the client came")
+    publishers = [lambda: feed.publish("first"), lambda: feed.publish("second")]
+    _, events, parser = read_events(feed_server.url, 2, publish=publishers)
+    posts = [json.loads(e.data) for e in events]
+    assert [p["text"] for p in posts] == ["first", "second"]
+    assert [e.last_event_id for e in events] == ["2", "3"]
+    assert {e.type for e in events} == {"message"}
+    assert parser.retry == 3000
+
+
+@pytest.mark.parametrize("how", ["header", "query"])
+def test_a_returning_client_gets_what_it_missed_first_and_nothing_twice(feed_server, feed, how):
+    for text in "abcd":
+        feed.publish(text)
+    ask = {"headers": {"Last-Event-ID": "2"}} if how == "header" else {"params": {"lastEventId": 2}}
+    _, events, _ = read_events(feed_server.url, 3, publish=[lambda: feed.publish("e")], **ask)
+    assert [json.loads(e.data)["text"] for e in events] == ["c", "d", "e"]
+
+
+def test_a_client_older_than_the_history_is_told_about_the_gap():
+    feed = Feed(history=3)
+    for n in range(10):
+        feed.publish(f"post {n + 1}")
+    with serve(make_app(feed)) as server:
+        _, events, _ = read_events(server.url, 4, headers={"Last-Event-ID": "2"})
+    assert events[0].type == "gap"
+    assert json.loads(events[0].data) == {"missed_after": 2, "oldest_held": 8}
+    assert [e.last_event_id for e in events[1:]] == ["8", "9", "10"]
+
+
+def test_a_client_ahead_of_the_feed_is_told_it_was_reset_and_gets_the_history(feed_server, feed):
+    feed.publish("the only post of a fresh feed")
+    _, events, _ = read_events(feed_server.url, 2, headers={"Last-Event-ID": "41"})
+    assert events[0].type == "reset"
+    assert json.loads(events[1].data)["text"] == "the only post of a fresh feed"
+
+
+@pytest.mark.parametrize("value", ["abc", "-3", "1.5"])
+def test_a_malformed_last_event_id_gets_a_400_that_says_so(feed_server, value):
+    response, events = read_events(feed_server.url, 1, headers={"Last-Event-ID": value})[:2]
+    assert response.status_code == 400
+    assert "Last-Event-ID" in response.json()["error"]
+
+
+def test_a_quiet_stream_carries_heartbeat_comments():
+    with (
+        serve(make_app(Feed(), heartbeat=0.05)) as server,
+        httpx.stream("GET", server.url + "/events", timeout=5) as response,
+    ):
+        received = b""
+        for chunk in response.iter_raw():
+            received += chunk
+            if received.count(b": heartbeat") >= 2:
+                break
+    assert received.startswith(b"retry: 3000\n\n: heartbeat\n\n")
+
+
+def test_a_client_that_leaves_leaves_nothing_behind(feed_server, feed):
+    with httpx.stream("GET", feed_server.url + "/events", timeout=5) as response:
+        chunks = response.iter_raw()  # kept: a dropped iterator would close the stream
+        next(chunks)
+        wait_until(lambda: feed.waiting == 1, what="the stream to be waiting")
+    wait_until(lambda: feed.waiting == 0, what="the server to notice the client left")
