@@ -85,3 +85,23 @@ async def open_browser(
                 yield context
             finally:
                 await context.close()
+
+
+_RENDER_OUTPUT = """html => {
+  document.getElementById("cell-output")?.remove();
+  const output = document.createElement("div");
+  output.id = "cell-output";
+  output.innerHTML = html;
+  document.body.appendChild(output);
+  for (const inert of output.querySelectorAll("script")) {
+    const script = document.createElement("script");
+    script.textContent = inert.textContent;
+    inert.replaceWith(script);
+  }
+}"""
+
+
+async def render_output(page, html: str) -> None:
+    """Replace the page's "cell output" with ``html`` and run its scripts, as JupyterLab does
+    when a cell that displays HTML is run again (lesson 03)."""
+    await page.evaluate(_RENDER_OUTPUT, html)

@@ -24,13 +24,13 @@ import httpx
 
 from lab.streams import open_streams, read_to_end
 from servers import runtime, serve
+from servers.clock import make_clock_app
 from servers.feed import Feed, make_app
-from servers.heartbeat import make_heartbeat_app
 
 
 def time_stop(streams: int) -> float:
-    server = serve(make_heartbeat_app())
-    sockets = open_streams(server.host, server.port, "/stream", streams) if streams else []
+    server = serve(make_clock_app(interval=0.05))
+    sockets = open_streams(server.host, server.port, "/time", streams) if streams else []
     started = time.perf_counter()
     server.stop()
     elapsed = time.perf_counter() - started

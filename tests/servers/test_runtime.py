@@ -114,13 +114,13 @@ def test_stop_cuts_50_open_streams_quickly_and_leaves_no_tasks_and_no_noise():
         import json, logging
         from lab.streams import open_streams, read_to_end
         from servers import runtime, serve
-        from servers.heartbeat import make_heartbeat_app
+        from servers.clock import make_clock_app
 
         logging.basicConfig(level=logging.DEBUG)
         logging.getLogger("asyncio").setLevel(logging.WARNING)
 
-        server = serve(make_heartbeat_app())  # each stream would run forever
-        streams = open_streams(server.host, server.port, "/stream", 50)
+        server = serve(make_clock_app(interval=0.05))  # each stream would run forever
+        streams = open_streams(server.host, server.port, "/time", 50)
         server.stop()
         server.stop()
         ended = sum(1 for sock in streams if read_to_end(sock) >= 0)

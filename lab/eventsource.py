@@ -1,0 +1,71 @@
+"""A live ``EventSource`` in a notebook cell's output, tidy or leaky (lesson 03).
+
+``eventsource_html(url)`` is an HTML snippet whose script opens an ``EventSource`` and writes
+each event into the output. The tidy version (the default) does what a React component's
+cleanup does in the seed's example: before opening its stream it closes the one the previous
+run of the same cell opened, and it closes its own when its output is removed from the page.
+The leaky version just opens another stream every time the cell runs, and a browser allows
+only six connections per origin over HTTP/1.1.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+
+_counter = itertools.count(1)
+
+TEMPLATE = """<div class="course-eventsource" id="{element}"
+     style="font-family: monospace; border-left: 3px solid #55A868; padding: 4px 8px">
+  <b>{title}</b> <span class="state">connecting…</span>
+  <div class="events"></div>
+</div>
+<script>
+(() => {{
+  const url = {url}, key = {key}, tidy = {tidy};
+  const element = document.getElementById({element_json});
+  const state = element.querySelector(".state"), list = element.querySelector(".events");
+  window.courseStreams = window.courseStreams || {{}};
+  if (tidy && window.courseStreams[key]) window.courseStreams[key].close();
+  const source = new EventSource(url);
+  if (tidy) window.courseStreams[key] = source;
+  source.onopen = () => {{ state.textContent = "open"; }};
+  source.onerror = () => {{
+    state.textContent = source.readyState === 2 ? "closed" : "reconnecting…";
+  }};
+  source.onmessage = event => {{
+    const line = document.createElement("div");
+    line.textContent = `#${{event.lastEventId}} ${{event.data}}`;
+    list.prepend(line);
+    while (list.children.length > {keep}) list.lastChild.remove();
+  }};
+  if (tidy) {{
+    const watcher = new MutationObserver(() => {{
+      if (!document.body.contains(element)) {{ source.close(); watcher.disconnect(); }}
+    }});
+    watcher.observe(document.body, {{childList: true, subtree: true}});
+  }}
+}})();
+</script>"""
+
+
+def eventsource_html(url: str, *, tidy: bool = True, title: str = "", keep: int = 5) -> str:
+    """HTML that shows the last ``keep`` events of the stream at ``url``."""
+    element = f"course-eventsource-{next(_counter)}"
+    return TEMPLATE.format(
+        element=element,
+        element_json=json.dumps(element),
+        title=html.escape(title or url),
+        url=json.dumps(url),
+        key=json.dumps(url),
+        tidy="true" if tidy else "false",
+        keep=keep,
+    )
+
+
+def show_stream(url: str, *, tidy: bool = True, title: str = ""):
+    """Display the live stream in this cell's output (JupyterLab runs the script)."""
+    from IPython.display import HTML
+
+    return HTML(eventsource_html(url, tidy=tidy, title=title))
