@@ -105,3 +105,16 @@ async def render_output(page, html: str) -> None:
     """Replace the page's "cell output" with ``html`` and run its scripts, as JupyterLab does
     when a cell that displays HTML is run again (lesson 03)."""
     await page.evaluate(_RENDER_OUTPUT, html)
+
+
+def blank_page_app():
+    """An app serving an empty page at ``/``: a stand-in for the notebook's own origin, so a
+    stream from an in-kernel server is cross-origin, as it is from JupyterLab (lesson 03)."""
+    from aiohttp import web
+
+    async def page(request):
+        return web.Response(text="<!doctype html><title>notebook</title>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    return app

@@ -126,6 +126,60 @@ async def long_poll(
     return log
 
 
+async def sse_listen(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    stop: asyncio.Event,
+    log: ClientLog,
+    since: int = 0,
+    reconnect_delay: float | None = None,
+) -> ClientLog:
+    """Read ``GET /events`` as a browser's ``EventSource`` does (lessons 03 and 04).
+
+    Each post event is recorded; when the stream ends or breaks, wait the server's ``retry``
+    (or ``reconnect_delay`` when given) and reconnect with ``Last-Event-ID`` set to the last
+    id received, so nothing published in between is lost or repeated. ``requests`` counts
+    connections; ``errors`` the ones that broke.
+    """
+    from servers.sse import EventParser
+
+    last_id, retry_s = str(since) if since else "", 3.0
+    while not stop.is_set():
+        parser = EventParser()
+        parser.last_event_id = last_id
+        log.requests += 1
+        log.sent_at.append(time.time())
+        headers = {"Last-Event-ID": last_id} if last_id else {}
+        try:
+            async with session.get(url + "/events", headers=headers, timeout=None) as response:
+                response.raise_for_status()
+                reading = asyncio.ensure_future(_read_events(response, parser, log))
+                stopped = asyncio.ensure_future(stop.wait())
+                await asyncio.wait([reading, stopped], return_when=asyncio.FIRST_COMPLETED)
+                for task in (reading, stopped):
+                    task.cancel()
+                await asyncio.gather(reading, stopped, return_exceptions=True)
+                if reading.done() and not reading.cancelled() and reading.exception():
+                    raise reading.exception()
+        except (aiohttp.ClientError, TimeoutError):
+            log.errors += 1
+        last_id = parser.last_event_id
+        retry_s = parser.retry / 1000 if parser.retry is not None else retry_s
+        await _sleep_or_stop(reconnect_delay if reconnect_delay is not None else retry_s, stop)
+    return log
+
+
+async def _read_events(response, parser, log: ClientLog) -> None:
+    import json
+
+    async for chunk in response.content.iter_any():
+        posts = [json.loads(e.data) for e in parser.feed(chunk) if e.type == "message"]
+        if posts:
+            log.found.append(len(posts))
+            log.record(posts)
+
+
 async def _get(session, url, params, headers, log) -> tuple[list[dict], str | None] | None:
     """One request: ``(new posts, ETag)``; ``None`` when it failed (counted as an error)."""
     log.requests += 1

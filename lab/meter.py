@@ -2,7 +2,9 @@
 
 Clients connect to the meter instead of the server; it forwards both ways and counts what
 passes, so the totals include request lines, headers, chunk sizes and frames: everything on
-the wire above TCP. Optionally it cuts connections that stay idle too long, as a proxy does.
+the wire above TCP. Optionally it cuts connections that stay idle too long, as a proxy does;
+``freeze()`` makes it drop everything silently without closing anything, as a dead network
+path does (a half-open connection, lesson 04).
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ class ByteMeter:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task] = set()
+        self.frozen = False
+
+    def freeze(self) -> None:
+        """From now on, swallow every byte both ways and close nothing: a dead path."""
+        self.frozen = True
 
     @property
     def url(self) -> str:
@@ -79,6 +86,8 @@ class ByteMeter:
     async def _pump(self, reader, writer, direction: str, activity: asyncio.Event) -> None:
         with contextlib.suppress(OSError):
             while data := await reader.read(65536):
+                if self.frozen:
+                    continue
                 setattr(self.counts, direction, getattr(self.counts, direction) + len(data))
                 activity.set()
                 writer.write(data)

@@ -38,12 +38,11 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     goes away or the server stops."""
     feed: Feed = request.app[FEED]
     options: EventOptions = request.app[EVENTS]
-    last_seen = _last_event_id(request)
     response = web.StreamResponse(headers=HEADERS)
     await response.prepare(request)
     try:
         await response.write(f"retry: {options.retry_ms}\n\n".encode())
-        last_seen = await _announce_gaps(response, feed, last_seen)
+        last_seen = await _resume_point(request, response, feed)
         while True:
             posts = await feed.wait_for_posts(last_seen, options.heartbeat)
             if not posts:
@@ -61,28 +60,35 @@ def post_event(post: dict) -> bytes:
     return encode_event(compact_json(post), id=post["id"])
 
 
-def _last_event_id(request: web.Request) -> int | None:
-    value = request.headers.get("Last-Event-ID", request.query.get("lastEventId"))
-    if value is None or value == "":
-        return None
-    return parse_post_id(value, "Last-Event-ID")
-
-
-async def _announce_gaps(response: web.StreamResponse, feed: Feed, last_seen: int | None) -> int:
+async def _resume_point(request: web.Request, response: web.StreamResponse, feed: Feed) -> int:
     """Where to resume, telling the client when it cannot be where it left off.
 
     A new client (no id) starts from now. A client whose id is older than the history holds
-    gets a ``gap`` event before the posts still held; one whose id is ahead of the feed (the
-    server restarted with a new feed) gets a ``reset`` event and the whole history.
+    gets a ``gap`` event before the posts still held. An id that is not a post id, or one
+    ahead of the feed (the server restarted with a new feed), gets a ``reset`` event saying
+    why and where the stream resumes; the stream goes on either way.
     """
-    if last_seen is None:
+    value = request.headers.get("Last-Event-ID", request.query.get("lastEventId", ""))
+    if value == "":
         return feed.last_id
-    oldest = feed.oldest_id
+    try:
+        last_seen = parse_post_id(value, "Last-Event-ID")
+    except web.HTTPBadRequest as error:
+        return await _reset(response, error.text + "; resuming with new posts", feed.last_id)
     if last_seen > feed.last_id:
-        notice = {"last_event_id": last_seen, "newest": feed.last_id}
-        await response.write(encode_event(json.dumps(notice), event="reset"))
-        return 0
+        reason = (
+            f"Last-Event-ID {last_seen} is newer than the newest post ({feed.last_id}): "
+            "the feed was restarted; resuming from its first post"
+        )
+        return await _reset(response, reason, 0)
+    oldest = feed.oldest_id
     if oldest and last_seen + 1 < oldest:
         notice = {"missed_after": last_seen, "oldest_held": oldest}
         await response.write(encode_event(json.dumps(notice), event="gap"))
     return last_seen
+
+
+async def _reset(response: web.StreamResponse, reason: str, resume_after: int) -> int:
+    notice = {"reason": reason, "resume_after": resume_after}
+    await response.write(encode_event(json.dumps(notice), event="reset"))
+    return resume_after

@@ -9,6 +9,7 @@ from lab.checks.core import CheckFailed, call, expect, fail, passed
 from lab.checks.l00 import check_00_new_texts, check_00_publish
 from lab.checks.l01 import check_01_conditional_get, check_01_poll_and_count
 from lab.checks.l02 import check_02_follow, check_02_handler
+from lab.checks.l03 import check_03_encode, check_03_parse
 
 __all__ = [
     "CheckFailed",
@@ -19,6 +20,8 @@ __all__ = [
     "check_01_poll_and_count",
     "check_02_follow",
     "check_02_handler",
+    "check_03_encode",
+    "check_03_parse",
     "expect",
     "fail",
     "passed",

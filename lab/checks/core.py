@@ -13,8 +13,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from aiohttp import web
-
+from lab.recording import record_requests
 from servers import Server, serve
 from servers.feed import Feed, make_app
 
@@ -129,21 +128,8 @@ def _response_detail(error: Exception) -> str:
 def recording_feed_server(
     feed: Feed, name: str, **options: Any
 ) -> Iterator[tuple[Server, list[dict]]]:
-    """A feed server that remembers each request's query and validator, for checks to read."""
-    seen: list[dict] = []
-
-    @web.middleware
-    async def remember(request, handler):
-        seen.append(
-            {
-                "path": request.path,
-                "query": dict(request.query),
-                "if_none_match": request.headers.get("If-None-Match"),
-            }
-        )
-        return await handler(request)
-
+    """A feed server that remembers each request (``lab.recording``), for checks to read."""
     app = make_app(feed, **options)
-    app.middlewares.append(remember)
+    seen = record_requests(app)
     with serve(app, name=name) as server:
         yield server, seen

@@ -32,9 +32,9 @@ def check_01_conditional_get(conditional_get: Callable[..., Any]) -> None:
         status, posts, etag = first
         current = httpx.get(url).headers["ETag"]
         expect(
-            seen[0]["if_none_match"] is None,
+            seen[0]["If-None-Match"] is None,
             "01.1",
-            f"with etag=None the request carried If-None-Match: {seen[0]['if_none_match']!r}.",
+            f"with etag=None the request carried If-None-Match: {seen[0]['If-None-Match']!r}.",
             "send If-None-Match only when you have an etag to send.",
         )
         expect(
@@ -51,7 +51,7 @@ def check_01_conditional_get(conditional_get: Callable[..., Any]) -> None:
             'return response.headers["ETag"] as it is, quotes included.',
         )
         second = call("01.1", conditional_get, client, url, etag)
-        sent = seen[-1]["if_none_match"]
+        sent = seen[-1]["If-None-Match"]
         expect(
             sent == etag,
             "01.1",
@@ -100,7 +100,7 @@ def check_01_poll_and_count(poll_and_count: Callable[..., Any]) -> None:
             "expected 5 of each.",
             "send exactly `polls` requests, and count each one.",
         )
-        validators = [request["if_none_match"] for request in seen]
+        validators = [request["If-None-Match"] for request in seen]
         expect(
             validators[0] is None and all(validators[1:]),
             "01.2",

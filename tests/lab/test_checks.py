@@ -277,3 +277,53 @@ def test_raise_for_status_on_a_304_gets_a_pointed_hint():
 
     with pytest.raises(checks.CheckFailed, match="raises on every 3xx status too, 304"):
         checks.check_01_conditional_get(conditional_get)
+
+
+def encode_without_blank_line(data, event=None, id=None):  # noqa: A002
+    return "".join(f"data: {line}\n" for line in data.split("\n")).encode()
+
+
+def encode_without_splitting_cr(data, event=None, id=None):  # noqa: A002
+    head = "".join(f"{k}: {v}\n" for k, v in [("event", event), ("id", id)] if v is not None)
+    return (head + "".join(f"data: {line}\n" for line in data.split("\n")) + "\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("encode", "says"),
+    [
+        (encode_without_blank_line, "an event must end with a blank line"),
+        (encode_without_splitting_cr, "CRLF and CR inside data"),
+        (lambda data, event=None, id=None: f"data: {data}\n\n", "expected bytes"),  # noqa: A002
+    ],
+)
+def test_a_wrong_encoder_gets_a_message_naming_the_mistake(encode, says):
+    with pytest.raises(checks.CheckFailed, match="exercise 03.1") as failure:
+        checks.check_03_encode(encode)
+    assert says in str(failure.value)
+
+
+def parse_stripping_all_spaces(stream):
+    events, data = [], []
+    for line in stream.decode().split("\n"):
+        if not line and data:
+            events.append(("message", "\n".join(data), ""))
+            data = []
+        elif line.startswith("data"):
+            data.append(line.partition(":")[2].strip())
+    return events
+
+
+def test_a_parser_that_strips_every_space_fails_on_the_standards_own_example():
+    with pytest.raises(checks.CheckFailed, match="standard's second example"):
+        checks.check_03_parse(parse_stripping_all_spaces)
+
+
+def test_the_reference_parser_passes_the_exercise_checks(capsys):
+    from servers.sse import EventParser, encode_event
+
+    def parse(stream):
+        return [(e.type, e.data, e.last_event_id) for e in EventParser().feed(stream)]
+
+    checks.check_03_parse(parse)
+    checks.check_03_encode(lambda data, event=None, id=None: encode_event(data, event=event, id=id))  # noqa: A002
+    assert capsys.readouterr().out.count("✔") == 2

@@ -98,3 +98,34 @@ def test_a_client_log_records_latency_from_the_servers_publish_time():
     log.record([{"id": 1, "text": "a", "ts": time.time() - 0.5}])
     post_id, published, received = log.arrivals[0]
     assert post_id == 1 and 0.5 <= received - published < 5
+
+
+def test_an_sse_client_reconnects_with_last_event_id_across_a_restart_losing_nothing(feed):
+    from lab.clients import sse_listen
+    from servers import serve
+    from servers.feed import make_app
+
+    server = serve(make_app(feed, retry_ms=100))
+    port = server.port
+
+    async def scenario():
+        stop, log = asyncio.Event(), ClientLog()
+        async with aiohttp.ClientSession() as session:
+            client = asyncio.ensure_future(sse_listen(session, server.url, stop=stop, log=log))
+            await asyncio.to_thread(wait_until, lambda: feed.waiting == 1)
+            ids = [feed.publish("before")["id"]]
+            await asyncio.to_thread(wait_until, lambda: log.last_id == ids[-1])
+            await asyncio.to_thread(server.stop)
+            ids += [feed.publish(f"while down {n}")["id"] for n in range(3)]
+            restarted = await asyncio.to_thread(serve, make_app(feed, retry_ms=100), port=port)
+            await asyncio.to_thread(wait_until, lambda: log.last_id == ids[-1])
+            ids.append(feed.publish("after")["id"])
+            await asyncio.to_thread(wait_until, lambda: log.last_id == ids[-1])
+            stop.set()
+            await client
+            await asyncio.to_thread(restarted.stop)
+        return log, ids
+
+    log, ids = asyncio.run(scenario())
+    check_delivered_once_in_order([[i for i, _, _ in log.arrivals]], ids)
+    assert log.requests >= 2

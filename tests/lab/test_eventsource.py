@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from aiohttp import web
 from support import needs
 
-from lab.browser import open_browser, render_output
+from lab.browser import blank_page_app, open_browser, render_output
 from lab.eventsource import eventsource_html
 from lab.timing import wait_until
 from servers import serve
 from servers.feed import Feed, make_app
-
-
-def notebook_page() -> web.Application:
-    async def page(request):
-        return web.Response(text="<!doctype html><title>notebook</title>", content_type="text/html")
-
-    app = web.Application()
-    app.router.add_get("/", page)
-    return app
 
 
 async def rerun(page_url: str, stream_url: str, feed: Feed, *, tidy: bool, runs: int):
@@ -38,7 +28,7 @@ async def rerun(page_url: str, stream_url: str, feed: Feed, *, tidy: bool, runs:
 def test_leaky_reruns_hold_six_streams_and_the_seventh_never_opens():
     needs("chromium")
     feed = Feed()
-    with serve(make_app(feed)) as api, serve(notebook_page()) as notebook:
+    with serve(make_app(feed)) as api, serve(blank_page_app()) as notebook:
         state, open_streams = asyncio.run(
             rerun(notebook.url, api.url + "/events", feed, tidy=False, runs=7)
         )
@@ -49,7 +39,7 @@ def test_leaky_reruns_hold_six_streams_and_the_seventh_never_opens():
 def test_tidy_reruns_close_the_previous_stream_first():
     needs("chromium")
     feed = Feed()
-    with serve(make_app(feed)) as api, serve(notebook_page()) as notebook:
+    with serve(make_app(feed)) as api, serve(blank_page_app()) as notebook:
         state, open_streams = asyncio.run(
             rerun(notebook.url, api.url + "/events", feed, tidy=True, runs=7)
         )

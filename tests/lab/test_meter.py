@@ -58,3 +58,27 @@ def test_http_through_the_meter_counts_headers_as_well_as_bodies(feed_server):
     assert response.json() == []
     assert counts.down > len(response.content) + 100  # status line and headers are counted
     assert counts.up > len(b"GET /posts HTTP/1.1\r\n")
+
+
+def test_a_frozen_meter_swallows_everything_and_closes_nothing():
+    async def scenario():
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with ByteMeter("127.0.0.1", port) as meter:
+            reader, writer = await asyncio.open_connection(meter.host, meter.port)
+            writer.write(b"ping")
+            assert await reader.readexactly(4) == b"ping"
+            meter.freeze()
+            writer.write(b"lost")
+            try:
+                await asyncio.wait_for(reader.read(4), 0.2)
+                answered = True
+            except TimeoutError:
+                answered = False
+            open_still = not reader.at_eof()
+            writer.close()
+        server.close()
+        await server.wait_closed()
+        return answered, open_still
+
+    assert asyncio.run(scenario()) == (False, True)

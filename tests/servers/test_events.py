@@ -73,14 +73,24 @@ def test_a_client_ahead_of_the_feed_is_told_it_was_reset_and_gets_the_history(fe
     feed.publish("the only post of a fresh feed")
     _, events, _ = read_events(feed_server.url, 2, headers={"Last-Event-ID": "41"})
     assert events[0].type == "reset"
+    assert json.loads(events[0].data)["resume_after"] == 0
     assert json.loads(events[1].data)["text"] == "the only post of a fresh feed"
 
 
 @pytest.mark.parametrize("value", ["abc", "-3", "1.5"])
-def test_a_malformed_last_event_id_gets_a_400_that_says_so(feed_server, value):
-    response, events = read_events(feed_server.url, 1, headers={"Last-Event-ID": value})[:2]
-    assert response.status_code == 400
-    assert "Last-Event-ID" in response.json()["error"]
+def test_a_malformed_last_event_id_is_answered_with_a_reset_and_the_stream_goes_on(
+    feed_server, feed, value
+):
+    feed.publish("before")
+    publish = [lambda: feed.publish("after")]
+    response, events, _ = read_events(
+        feed_server.url, 2, headers={"Last-Event-ID": value}, publish=publish
+    )
+    assert response.status_code == 200
+    assert events[0].type == "reset"
+    notice = json.loads(events[0].data)
+    assert "Last-Event-ID" in notice["reason"] and notice["resume_after"] == 1
+    assert json.loads(events[1].data)["text"] == "after"
 
 
 def test_a_quiet_stream_carries_heartbeat_comments():

@@ -1,0 +1,131 @@
+"""Checks for exercise 03: an SSE encoder and parser, held to the HTML standard's examples."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from lab.checks.core import call, expect, fail, passed, short
+from servers.sse import EventParser
+
+ENCODE_CASES = [
+    ({"data": "hello"}, "one line"),
+    ({"data": "first line\nsecond line"}, "two lines of data"),
+    ({"data": "windows\r\nline ends\rand old mac ones"}, "CRLF and CR inside data"),
+    ({"data": ""}, "empty data"),
+    ({"data": '{"id": 7}', "event": "post", "id": "7"}, "an event type and an id"),
+    ({"data": "  two leading spaces"}, "data that starts with spaces"),
+]
+
+PARSE_CASES = [
+    (
+        b"data: YHOO\ndata: +2\ndata: 10\n\n",
+        [("message", "YHOO\n+2\n10", "")],
+        "the standard's stock-ticker example: data lines join with a newline",
+    ),
+    (
+        b": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\n"
+        b"data:  third event\n\n",
+        [
+            ("message", "first event", "1"),
+            ("message", "second event", ""),
+            ("message", " third event", ""),
+        ],
+        "the standard's second example: comments, ids, an empty id, one space removed",
+    ),
+    (
+        b"data\n\ndata\ndata\n\ndata:",
+        [("message", "", ""), ("message", "\n", "")],
+        "the standard's third example: a field with no colon, and a last block with no blank "
+        "line, which is never dispatched",
+    ),
+    (
+        b"data:test\n\ndata: test\n\n",
+        [("message", "test", ""), ("message", "test", "")],
+        "the standard's fourth example: the space after the colon is optional",
+    ),
+    (
+        b"event: add\r\ndata: 1\r\n\r\nevent: remove\rdata: 2\r\r",
+        [("add", "1", ""), ("remove", "2", "")],
+        "CRLF and CR line ends, and event types",
+    ),
+    (
+        b"id: 5\n\ndata: after\n\n",
+        [("message", "after", "5")],
+        "an event with no data is not dispatched, but its id is kept",
+    ),
+    (
+        "\ufeffdata: bom\n\n".encode(),
+        [("message", "bom", "")],
+        "a byte-order mark at the very start is dropped",
+    ),
+    (
+        b"id: 1\ndata: a\n\nid: 2\x003\ndata: b\n\n",
+        [("message", "a", "1"), ("message", "b", "1")],
+        "an id containing NULL is ignored",
+    ),
+]
+
+
+def check_03_encode(encode: Callable[..., Any]) -> None:
+    """Exercise 03.1: ``encode(data, event=None, id=None)`` returns the bytes of one event."""
+    for kwargs, what in ENCODE_CASES:
+        raw = call("03.1", encode, **kwargs)
+        expect(
+            isinstance(raw, bytes),
+            "03.1",
+            f"encode({_args(kwargs)}) returned {type(raw).__name__}; expected bytes.",
+            'build a str, then return text.encode("utf-8").',
+        )
+        expect(
+            raw.endswith(b"\n\n"),
+            "03.1",
+            f"encode({_args(kwargs)}) gave {short(raw)}: an event must end with a blank line.",
+            'end with "\\n\\n": the empty line is what makes a client dispatch the event.',
+        )
+        events = EventParser().feed(raw)
+        want = (kwargs.get("event") or "message", _folded(kwargs["data"]), kwargs.get("id") or "")
+        got = [(e.type, e.data, e.last_event_id) for e in events]
+        expect(
+            got == [want],
+            "03.1",
+            f"{what}: encode({_args(kwargs)}) gave {short(raw)}, which a browser reads as "
+            f"{got}; expected {[want]}.",
+            "one `data: ` line per line of data (split on \\r\\n, \\r and \\n), each ending "
+            'in "\\n"; `event: ` and `id: ` lines before them.',
+        )
+    for bad in [{"data": "x", "event": "two\nlines"}, {"data": "x", "id": "1\r2"}]:
+        try:
+            raw = encode(**bad)
+        except ValueError:
+            continue
+        raise fail(
+            "03.1",
+            f"encode({_args(bad)}) returned {short(raw)}: a line break inside an event type or "
+            "id would end that field early and corrupt the stream.",
+            "raise ValueError when event or id contains \\r or \\n.",
+        )
+    passed("03.1", f"{len(ENCODE_CASES)} events framed so that a browser reads them back exactly.")
+
+
+def check_03_parse(parse: Callable[[bytes], Any]) -> None:
+    """Exercise 03.2: ``parse(stream)`` returns ``[(type, data, last_event_id), ...]``."""
+    for stream, want, what in PARSE_CASES:
+        got = call("03.2", parse, stream)
+        got = [tuple(event) for event in got] if isinstance(got, list) else got
+        expect(
+            got == want,
+            "03.2",
+            f"{what}.\nStream: {short(stream, 200)}\nExpected: {want}\nGot:      {short(got, 200)}",
+            "follow the standard's steps line by line: a blank line dispatches; a line starting "
+            'with ":" is a comment; split the rest at the first ":" and drop one leading space.',
+        )
+    passed("03.2", f"all {len(PARSE_CASES)} streams parsed as a browser parses them.")
+
+
+def _folded(data: str) -> str:
+    return data.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _args(kwargs: dict) -> str:
+    return ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
