@@ -152,7 +152,8 @@ async def sse_listen(
         log.sent_at.append(time.time())
         headers = {"Last-Event-ID": last_id} if last_id else {}
         try:
-            async with session.get(url + "/events", headers=headers, timeout=None) as response:
+            endless = aiohttp.ClientTimeout(total=None, sock_read=None)
+            async with session.get(url + "/events", headers=headers, timeout=endless) as response:
                 response.raise_for_status()
                 reading = asyncio.ensure_future(_read_events(response, parser, log))
                 stopped = asyncio.ensure_future(stop.wait())

@@ -28,7 +28,7 @@ from lab.timing import scaled
 
 @dataclass
 class Group:
-    """``clients`` clients of one ``kind`` ("short" or "long") sharing their options."""
+    """``clients`` clients of one ``kind`` ("short", "long" or "sse") sharing their options."""
 
     name: str
     kind: str
@@ -216,8 +216,8 @@ async def _run(spec: dict) -> dict:
             tasks.append(asyncio.ensure_future(client))
         logs.append(group_logs)
     kinds = [g["kind"] for g in spec["groups"]]
-    long_logs = [log for kind, gl in zip(kinds, logs, strict=True) for log in gl if kind == "long"]
-    while any(log.requests == 0 for log in long_logs):  # ready when every long poll is held
+    held = [log for kind, gl in zip(kinds, logs, strict=True) for log in gl if kind != "short"]
+    while any(log.requests == 0 for log in held):  # ready when every long poll or stream is sent
         await asyncio.sleep(0.01)
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
@@ -244,7 +244,7 @@ async def _run(spec: dict) -> dict:
 
 def _client(group: dict, session, url: str, stop, log, since: int, rng: random.Random):
     """The coroutine of one client of ``group``'s kind."""
-    from lab.clients import long_poll, short_poll
+    from lab.clients import long_poll, short_poll, sse_listen
 
     common = {"stop": stop, "log": log, "since": since}
     if group["kind"] == "short":
@@ -259,6 +259,8 @@ def _client(group: dict, session, url: str, stop, log, since: int, rng: random.R
         )
     if group["kind"] == "long":
         return long_poll(session, url, timeout=group["timeout"], **common)
+    if group["kind"] == "sse":
+        return sse_listen(session, url, **common)
     raise ValueError(f"unknown client kind {group['kind']!r}")
 
 

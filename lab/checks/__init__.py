@@ -10,6 +10,7 @@ from lab.checks.l00 import check_00_new_texts, check_00_publish
 from lab.checks.l01 import check_01_conditional_get, check_01_poll_and_count
 from lab.checks.l02 import check_02_follow, check_02_handler
 from lab.checks.l03 import check_03_encode, check_03_parse
+from lab.checks.l04 import check_04_events_handler
 
 __all__ = [
     "CheckFailed",
@@ -22,6 +23,7 @@ __all__ = [
     "check_02_handler",
     "check_03_encode",
     "check_03_parse",
+    "check_04_events_handler",
     "expect",
     "fail",
     "passed",

@@ -327,3 +327,50 @@ def test_the_reference_parser_passes_the_exercise_checks(capsys):
     checks.check_03_parse(parse)
     checks.check_03_encode(lambda data, event=None, id=None: encode_event(data, event=event, id=id))  # noqa: A002
     assert capsys.readouterr().out.count("✔") == 2
+
+
+async def events_handler_without_replay(request):
+    import json
+
+    from aiohttp import web
+
+    from servers.feed import FEED
+    from servers.sse import encode_event
+
+    feed = request.app[FEED]
+    last = feed.last_id  # ignores Last-Event-ID: a reconnecting client misses posts
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    while True:
+        for post in await feed.wait_for_posts(last, 15):
+            await response.write(encode_event(json.dumps(post), id=post["id"]))
+            last = post["id"]
+
+
+def test_an_events_handler_that_ignores_last_event_id_loses_posts_across_the_restart():
+    with pytest.raises(checks.CheckFailed, match="exercise 04.1") as failure:
+        checks.check_04_events_handler(events_handler_without_replay)
+    assert "the missed posts" in str(failure.value)
+
+
+def test_an_events_handler_with_replay_passes_exercise_04(capsys):
+    import json
+
+    from aiohttp import web
+
+    from servers.feed import FEED
+    from servers.sse import encode_event
+
+    async def handler(request):
+        feed = request.app[FEED]
+        value = request.headers.get("Last-Event-ID", "")
+        last = int(value) if value.isdigit() else feed.last_id
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        while True:
+            for post in await feed.wait_for_posts(last, 15):
+                await response.write(encode_event(json.dumps(post), id=post["id"]))
+                last = post["id"]
+
+    checks.check_04_events_handler(handler)
+    assert "Last-Event-ID '2'" in capsys.readouterr().out
