@@ -18,6 +18,7 @@ from pathlib import Path
 
 from lab.system import find_tool
 from lab.timing import scaled
+from servers.runtime import free_port
 
 CONFIG = """
 daemon off;
@@ -44,13 +45,6 @@ http {{
 """
 
 _running: set[subprocess.Popen] = set()
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Nginx:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import socket
 import threading
 from collections.abc import Coroutine
 from typing import Any
@@ -178,6 +179,13 @@ async def _start(runner: web.AppRunner, host: str, port: int) -> tuple[str, int]
         raise OSError(error.errno, f"cannot listen on {host}:{port}: {error.strerror}") from None
     address = runner.addresses[0]
     return address[0], address[1]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (for servers that cannot bind port 0)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def running_servers() -> list[Server]:
