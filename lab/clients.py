@@ -139,22 +139,24 @@ async def sse_listen(
 
     Each post event is recorded; when the stream ends or breaks, wait the server's ``retry``
     (or ``reconnect_delay`` when given) and reconnect with ``Last-Event-ID`` set to the last
-    id received, so nothing published in between is lost or repeated. ``requests`` counts
-    connections; ``errors`` the ones that broke.
+    id received, so nothing published in between is lost or repeated. Like ``EventSource``,
+    it gives up for good on an answer other than 200. ``requests`` counts connections;
+    ``errors`` the ones that broke or were refused.
     """
     from servers.sse import EventParser
 
     last_id, retry_s = str(since) if since else "", 3.0
     while not stop.is_set():
-        parser = EventParser()
-        parser.last_event_id = last_id
+        parser = EventParser(last_event_id=last_id)
         log.requests += 1
         log.sent_at.append(time.time())
         headers = {"Last-Event-ID": last_id} if last_id else {}
         try:
             endless = aiohttp.ClientTimeout(total=None, sock_read=None)
             async with session.get(url + "/events", headers=headers, timeout=endless) as response:
-                response.raise_for_status()
+                if response.status != 200:
+                    log.errors += 1
+                    return log  # EventSource "fails the connection": no more retries
                 reading = asyncio.ensure_future(_read_events(response, parser, log))
                 stopped = asyncio.ensure_future(stop.wait())
                 await asyncio.wait([reading, stopped], return_when=asyncio.FIRST_COMPLETED)

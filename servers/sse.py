@@ -76,18 +76,19 @@ class EventParser:
 
     ``last_event_id`` is the stream's last event ID (what a reconnecting client sends back in
     ``Last-Event-ID``); ``retry`` the reconnection time in milliseconds the server asked for,
-    or ``None``.
+    or ``None``. A client that reconnects starts its new parser with the id it had, as
+    ``EventSource`` does: ``EventParser(last_event_id="41")``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, last_event_id: str = "") -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._text = ""
         self._started = False
         self._after_cr = False
         self._data = ""
         self._type = ""
-        self._id_buffer = ""
-        self.last_event_id = ""
+        self._id_buffer = last_event_id
+        self.last_event_id = last_event_id
         self.retry: int | None = None
 
     def feed(self, chunk: bytes) -> list[Event]:

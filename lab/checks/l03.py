@@ -15,13 +15,17 @@ ENCODE_CASES = [
     ({"data": ""}, "empty data"),
     ({"data": '{"id": 7}', "event": "post", "id": "7"}, "an event type and an id"),
     ({"data": "  two leading spaces"}, "data that starts with spaces"),
+    ({"data": "ends with a newline\n"}, "data ending in a newline"),
+    ({"data": "a\u2028b"}, "U+2028, which is not a line break in SSE"),
 ]
 
+SPLIT_HINT = 'split lines on "\\r\\n", "\\r" and "\\n" only, e.g. re.split(r"\\r\\n|\\r|\\n", text)'
 PARSE_CASES = [
     (
         b"data: YHOO\ndata: +2\ndata: 10\n\n",
         [("message", "YHOO\n+2\n10", "")],
         "the standard's stock-ticker example: data lines join with a newline",
+        'append each data value plus "\\n", and drop the final "\\n" when dispatching.',
     ),
     (
         b": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\n"
@@ -32,37 +36,62 @@ PARSE_CASES = [
             ("message", " third event", ""),
         ],
         "the standard's second example: comments, ids, an empty id, one space removed",
+        'drop exactly one leading space from a value; a bare `id` line sets the id to "".',
     ),
     (
         b"data\n\ndata\ndata\n\ndata:",
         [("message", "", ""), ("message", "\n", "")],
         "the standard's third example: a field with no colon, and a last block with no blank "
         "line, which is never dispatched",
+        "a line without a colon is a field with an empty value; dispatch on a blank line only.",
     ),
     (
         b"data:test\n\ndata: test\n\n",
         [("message", "test", ""), ("message", "test", "")],
         "the standard's fourth example: the space after the colon is optional",
+        "remove one space after the colon only if it is there.",
     ),
     (
         b"event: add\r\ndata: 1\r\n\r\nevent: remove\rdata: 2\r\r",
         [("add", "1", ""), ("remove", "2", "")],
         "CRLF and CR line ends, and event types",
+        SPLIT_HINT,
+    ),
+    (
+        b"id: 1\ndata: a\n\ndata: b\n\n",
+        [("message", "a", "1"), ("message", "b", "1")],
+        "the last event id persists to later events until an id line changes it",
+        "keep the last id across dispatches; do not reset it after each event.",
     ),
     (
         b"id: 5\n\ndata: after\n\n",
         [("message", "after", "5")],
         "an event with no data is not dispatched, but its id is kept",
+        "on a blank line with an empty data buffer, dispatch nothing but keep the id.",
+    ),
+    (
+        b"event: ping\n\ndata: x\n\n",
+        [("message", "x", "")],
+        "the event type is cleared at every blank line, even when nothing is dispatched",
+        "on every blank line, clear the data buffer and the event type.",
+    ),
+    (
+        "data: a\u2028b\x85c\n\n".encode(),
+        [("message", "a\u2028b\x85c", "")],
+        "only CR and LF end lines: U+2028 and U+0085 are ordinary characters",
+        SPLIT_HINT + ", not str.splitlines(), which also splits on them",
     ),
     (
         "\ufeffdata: bom\n\n".encode(),
         [("message", "bom", "")],
         "a byte-order mark at the very start is dropped",
+        'remove one "\\ufeff" at the start of the decoded stream.',
     ),
     (
         b"id: 1\ndata: a\n\nid: 2\x003\ndata: b\n\n",
         [("message", "a", "1"), ("message", "b", "1")],
         "an id containing NULL is ignored",
+        'ignore an id value that contains "\\0".',
     ),
 ]
 
@@ -110,15 +139,14 @@ def check_03_encode(encode: Callable[..., Any]) -> None:
 
 def check_03_parse(parse: Callable[[bytes], Any]) -> None:
     """Exercise 03.2: ``parse(stream)`` returns ``[(type, data, last_event_id), ...]``."""
-    for stream, want, what in PARSE_CASES:
+    for stream, want, what, hint in PARSE_CASES:
         got = call("03.2", parse, stream)
         got = [tuple(event) for event in got] if isinstance(got, list) else got
         expect(
             got == want,
             "03.2",
             f"{what}.\nStream: {short(stream, 200)}\nExpected: {want}\nGot:      {short(got, 200)}",
-            "follow the standard's steps line by line: a blank line dispatches; a line starting "
-            'with ":" is a comment; split the rest at the first ":" and drop one leading space.',
+            hint,
         )
     passed("03.2", f"all {len(PARSE_CASES)} streams parsed as a browser parses them.")
 

@@ -374,3 +374,38 @@ def test_an_events_handler_with_replay_passes_exercise_04(capsys):
 
     checks.check_04_events_handler(handler)
     assert "Last-Event-ID '2'" in capsys.readouterr().out
+
+
+async def events_handler_that_crashes(request):
+    return int(request.headers["Last-Event-ID"])  # KeyError for a new client
+
+
+async def events_handler_without_ids(request):
+    import json
+
+    from aiohttp import web
+
+    from servers.feed import FEED
+
+    feed = request.app[FEED]
+    last = feed.last_id
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    while True:
+        for post in await feed.wait_for_posts(last, 15):
+            await response.write(f"data: {json.dumps(post)}\n\n".encode())
+            last = post["id"]
+
+
+@pytest.mark.parametrize(
+    ("handler", "says"),
+    [
+        (events_handler_that_crashes, "the handler raised KeyError"),
+        (events_handler_without_ids, "the reconnection sent no Last-Event-ID"),
+        (events_handler_without_replay, "the reconnection sent Last-Event-ID: 2"),
+    ],
+)
+def test_exercise_04_tells_each_mistake_apart_in_a_short_message(handler, says):
+    with pytest.raises(checks.CheckFailed, match="exercise 04.1") as failure:
+        checks.check_04_events_handler(handler)
+    assert says in str(failure.value) and len(str(failure.value)) < 600

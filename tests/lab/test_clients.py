@@ -115,10 +115,13 @@ def test_an_sse_client_reconnects_with_last_event_id_across_a_restart_losing_not
             await asyncio.to_thread(wait_until, lambda: feed.waiting == 1)
             ids = [feed.publish("before")["id"]]
             await asyncio.to_thread(wait_until, lambda: log.last_id == ids[-1])
-            await asyncio.to_thread(server.stop)
-            ids += [feed.publish(f"while down {n}")["id"] for n in range(3)]
-            restarted = await asyncio.to_thread(serve, make_app(feed, retry_ms=100), port=port)
-            await asyncio.to_thread(wait_until, lambda: log.last_id == ids[-1])
+            running = server
+            for restart in range(2):  # twice: the id must survive a stream with no events
+                await asyncio.to_thread(running.stop)
+                ids.extend(feed.publish(f"while down {restart}.{n}")["id"] for n in range(3))
+                running = await asyncio.to_thread(serve, make_app(feed, retry_ms=100), port=port)
+                await asyncio.to_thread(wait_until, lambda: log.last_id == ids[-1])
+            restarted = running
             ids.append(feed.publish("after")["id"])
             await asyncio.to_thread(wait_until, lambda: log.last_id == ids[-1])
             stop.set()
@@ -128,4 +131,17 @@ def test_an_sse_client_reconnects_with_last_event_id_across_a_restart_losing_not
 
     log, ids = asyncio.run(scenario())
     check_delivered_once_in_order([[i for i, _, _ in log.arrivals]], ids)
-    assert log.requests >= 2
+    assert log.requests >= 3
+
+
+def test_an_sse_client_gives_up_on_an_answer_other_than_200_as_eventsource_does(feed_server):
+    from lab.clients import sse_listen
+
+    async def scenario():
+        log = ClientLog()
+        async with aiohttp.ClientSession() as session:
+            await sse_listen(session, feed_server.url + "/nope", stop=asyncio.Event(), log=log)
+        return log
+
+    log = asyncio.run(scenario())
+    assert (log.requests, log.errors) == (1, 1)

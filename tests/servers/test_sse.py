@@ -182,3 +182,10 @@ def test_comments_are_ignored_by_the_parser():
     assert encode_comment() == b":\n\n"
     assert encode_comment("heartbeat") == b": heartbeat\n\n"
     assert parse(encode_comment("heartbeat") + encode_event("x"))[0] == [Event("x")]
+
+
+def test_a_parser_for_a_reconnection_keeps_the_id_it_started_with():
+    parser = EventParser(last_event_id="41")
+    assert parser.feed(b"retry: 500\n\n: heartbeat\n\n") == []
+    assert parser.last_event_id == "41"
+    assert parser.feed(b"data: next\n\n") == [Event("next", last_event_id="41")]
