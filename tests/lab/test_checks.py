@@ -329,31 +329,8 @@ def test_the_reference_parser_passes_the_exercise_checks(capsys):
     assert capsys.readouterr().out.count("✔") == 2
 
 
-async def events_handler_without_replay(request):
-    import json
-
-    from aiohttp import web
-
-    from servers.feed import FEED
-    from servers.sse import encode_event
-
-    feed = request.app[FEED]
-    last = feed.last_id  # ignores Last-Event-ID: a reconnecting client misses posts
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-    await response.prepare(request)
-    while True:
-        for post in await feed.wait_for_posts(last, 15):
-            await response.write(encode_event(json.dumps(post), id=post["id"]))
-            last = post["id"]
-
-
-def test_an_events_handler_that_ignores_last_event_id_loses_posts_across_the_restart():
-    with pytest.raises(checks.CheckFailed, match="exercise 04.1") as failure:
-        checks.check_04_events_handler(events_handler_without_replay)
-    assert "the missed posts" in str(failure.value)
-
-
-def test_an_events_handler_with_replay_passes_exercise_04(capsys):
+def make_events_handler(*, replay=True, ids=True):
+    """An /events handler for exercise 04, right or with one mistake."""
     import json
 
     from aiohttp import web
@@ -364,37 +341,35 @@ def test_an_events_handler_with_replay_passes_exercise_04(capsys):
     async def handler(request):
         feed = request.app[FEED]
         value = request.headers.get("Last-Event-ID", "")
-        last = int(value) if value.isdigit() else feed.last_id
+        last = int(value) if replay and value.isdigit() else feed.last_id
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         while True:
             for post in await feed.wait_for_posts(last, 15):
-                await response.write(encode_event(json.dumps(post), id=post["id"]))
+                event = encode_event(json.dumps(post), id=post["id"] if ids else None)
+                await response.write(event)
                 last = post["id"]
 
-    checks.check_04_events_handler(handler)
+    return handler
+
+
+events_handler_without_replay = make_events_handler(replay=False)
+events_handler_without_ids = make_events_handler(ids=False)
+
+
+def test_an_events_handler_that_ignores_last_event_id_loses_posts_across_the_restart():
+    with pytest.raises(checks.CheckFailed, match="exercise 04.1") as failure:
+        checks.check_04_events_handler(events_handler_without_replay)
+    assert "the missed posts" in str(failure.value)
+
+
+def test_an_events_handler_with_replay_passes_exercise_04(capsys):
+    checks.check_04_events_handler(make_events_handler())
     assert "Last-Event-ID '2'" in capsys.readouterr().out
 
 
 async def events_handler_that_crashes(request):
     return int(request.headers["Last-Event-ID"])  # KeyError for a new client
-
-
-async def events_handler_without_ids(request):
-    import json
-
-    from aiohttp import web
-
-    from servers.feed import FEED
-
-    feed = request.app[FEED]
-    last = feed.last_id
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-    await response.prepare(request)
-    while True:
-        for post in await feed.wait_for_posts(last, 15):
-            await response.write(f"data: {json.dumps(post)}\n\n".encode())
-            last = post["id"]
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from support import needs
 
 from lab.browser import blank_page_app, open_browser, render_output
@@ -25,23 +26,19 @@ async def rerun(page_url: str, stream_url: str, feed: Feed, *, tidy: bool, runs:
         return await page.evaluate("document.querySelector('.state').textContent"), feed.waiting
 
 
-def test_leaky_reruns_hold_six_streams_and_the_seventh_never_opens():
+@pytest.mark.parametrize(
+    ("tidy", "open_streams", "last_state"),
+    [(False, 6, "connecting…"), (True, 1, "open")],
+    ids=[
+        "leaky re-runs hold six streams and the seventh never opens",
+        "tidy re-runs close the previous stream first",
+    ],
+)
+def test_rerunning_a_live_stream_cell_seven_times(tidy, open_streams, last_state):
     needs("chromium")
     feed = Feed()
     with serve(make_app(feed)) as api, serve(blank_page_app()) as notebook:
-        state, open_streams = asyncio.run(
-            rerun(notebook.url, api.url + "/events", feed, tidy=False, runs=7)
+        state, streams = asyncio.run(
+            rerun(notebook.url, api.url + "/events", feed, tidy=tidy, runs=7)
         )
-    assert open_streams == 6
-    assert state == "connecting…"
-
-
-def test_tidy_reruns_close_the_previous_stream_first():
-    needs("chromium")
-    feed = Feed()
-    with serve(make_app(feed)) as api, serve(blank_page_app()) as notebook:
-        state, open_streams = asyncio.run(
-            rerun(notebook.url, api.url + "/events", feed, tidy=True, runs=7)
-        )
-    assert open_streams == 1
-    assert state == "open"
+    assert (streams, state) == (open_streams, last_state)
