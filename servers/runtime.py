@@ -100,11 +100,21 @@ def pending_tasks() -> list[asyncio.Task]:
 class Server:
     """A running aiohttp app: ``.url``, ``.host``, ``.port``, ``.stop()``; a context manager."""
 
-    def __init__(self, runner: web.AppRunner, host: str, port: int, name: str | None) -> None:
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        host: str,
+        port: int,
+        name: str | None,
+        scheme: str = "http",
+        path: str = "",
+    ) -> None:
         self._runner = runner
         self.host = host
         self.port = port
         self.name = name
+        self.scheme = scheme
+        self.path = path
         self._stopped = False
 
     @property
@@ -114,7 +124,7 @@ class Server:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}{self.path}"
 
     @property
     def running(self) -> bool:
@@ -155,14 +165,19 @@ def serve(
     so re-running a notebook cell is safe. Binds loopback unless ``host`` says otherwise. A
     handler whose client disconnects is cancelled, so a held request leaves nothing behind.
     """
+    runner = web.AppRunner(
+        app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE, handler_cancellation=True
+    )
+    return _launch(runner, _start(runner, host, port), name)
+
+
+def _launch(runner, starting, name: str | None, **url_parts: str) -> Server:
+    """Stop the server of the same name, start this one, and keep track of it."""
     with _lock:
         if name is not None and name in _named:
             _named[name].stop()
-        runner = web.AppRunner(
-            app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE, handler_cancellation=True
-        )
-        bound_host, bound_port = run(_start(runner, host, port))
-        server = Server(runner, bound_host, bound_port, name)
+        bound_host, bound_port = run(starting)
+        server = Server(runner, bound_host, bound_port, name, **url_parts)
         _running.add(server)
         if name is not None:
             _named[name] = server
@@ -179,6 +194,72 @@ async def _start(runner: web.AppRunner, host: str, port: int) -> tuple[str, int]
         raise OSError(error.errno, f"cannot listen on {host}:{port}: {error.strerror}") from None
     address = runner.addresses[0]
     return address[0], address[1]
+
+
+class _StreamsRunner:
+    """Runs a raw ``asyncio`` streams handler; ``cleanup()`` as aiohttp's runner has."""
+
+    def __init__(self, handler) -> None:
+        self._handler = handler
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        try:
+            self._server = await asyncio.start_server(self._track, host, port, backlog=BACKLOG)
+        except OSError as error:
+            raise OSError(
+                error.errno, f"cannot listen on {host}:{port}: {error.strerror}"
+            ) from None
+        address = self._server.sockets[0].getsockname()
+        return address[0], address[1]
+
+    async def _track(self, reader, writer) -> None:
+        task = asyncio.current_task()
+        self._tasks.add(task)
+        try:
+            await self._handler(reader, writer)
+        except asyncio.CancelledError:
+            pass  # the server is stopping
+        finally:
+            writer.close()
+            self._tasks.discard(task)
+
+    async def cleanup(self) -> None:
+        self._server.close()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=SHUTDOWN_GRACE)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def serve_streams(
+    handler,
+    *,
+    name: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    scheme: str,
+    path: str = "",
+) -> Server:
+    """Serve a raw ``handler(reader, writer)`` on the background loop, like ``serve`` does an
+    app (lesson 06: a WebSocket server written without a library)."""
+    with _lock:
+        if name is not None and name in _named:
+            _named[name].stop()
+        runner = _StreamsRunner(handler)
+        try:
+            bound_host, bound_port = run(runner.start(host, port))
+        except OSError as error:
+            raise OSError(
+                error.errno, f"cannot listen on {host}:{port}: {error.strerror}"
+            ) from None
+        server = Server(runner, bound_host, bound_port, name, scheme=scheme, path=path)
+        _running.add(server)
+        if name is not None:
+            _named[name] = server
+        return server
 
 
 def free_port() -> int:
