@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 
 from aiohttp import web
 
@@ -134,15 +135,18 @@ def make_app(
     max_wait: float = MAX_WAIT,
     retry_ms: int = 3000,
     heartbeat: float = 15.0,
+    allowed_origins: Iterable[str] | None = None,
 ) -> web.Application:
     """The feed's HTTP app, one route per transport; CORS and JSON errors throughout.
 
     ``POST /posts`` and ``GET /posts?since=ID`` (lesson 00, ETag from lesson 01),
     ``GET /posts/wait?since=ID&timeout=S`` (lesson 02), holding a request at most
     ``max_wait`` seconds; ``GET /events`` (lesson 03), asking clients to wait ``retry_ms``
-    before reconnecting and sending a heartbeat comment every ``heartbeat`` seconds of quiet.
+    before reconnecting and sending a heartbeat comment every ``heartbeat`` seconds of quiet;
+    ``GET /ws`` (lessons 06-07), open to browsers from ``allowed_origins`` (default: any
+    loopback origin).
     """
-    from servers import events, polling  # they import this module's Feed and keys
+    from servers import events, polling, ws  # they import this module's Feed and keys
 
     app = make_base_app()
     app[FEED] = feed if feed is not None else Feed()
@@ -153,6 +157,7 @@ def make_app(
     app.router.add_route("OPTIONS", "/posts", preflight)
     app.router.add_get("/posts/wait", polling.wait_for_posts)
     app.router.add_get("/events", events.stream_events)
+    ws.setup(app, frozenset(allowed_origins) if allowed_origins is not None else None)
     return app
 
 

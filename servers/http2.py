@@ -127,6 +127,9 @@ class TLSServer:
         return f"https://127.0.0.1:{self.port}"
 
     def start(self) -> TLSServer:
+        """Start serving; a server that is already running is left as it is."""
+        if self._task is not None:
+            return self
         self.port = runtime.free_port()
         self._config.bind = [f"127.0.0.1:{self.port}"]
 

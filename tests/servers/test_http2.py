@@ -55,3 +55,13 @@ def test_a_stream_counts_while_open_and_stop_is_idempotent():
     server.stop()
     server.stop()
     assert server.streams.open == 0
+
+
+def test_entering_a_started_server_does_not_start_a_second_one():
+    from servers import runtime
+
+    before = set(runtime.pending_tasks())
+    with serve_tls(http2=True) as server:
+        port = server.port
+    assert server.port == port
+    assert set(runtime.pending_tasks()) - before == set()
