@@ -191,9 +191,13 @@ async def _start(runner: web.AppRunner, host: str, port: int) -> tuple[str, int]
         await site.start()
     except OSError as error:
         await runner.cleanup()
-        raise OSError(error.errno, f"cannot listen on {host}:{port}: {error.strerror}") from None
+        raise _cannot_listen(error, host, port) from None
     address = runner.addresses[0]
     return address[0], address[1]
+
+
+def _cannot_listen(error: OSError, host: str, port: int) -> OSError:
+    return OSError(error.errno, f"cannot listen on {host}:{port}: {error.strerror}")
 
 
 class _StreamsRunner:
@@ -208,9 +212,7 @@ class _StreamsRunner:
         try:
             self._server = await asyncio.start_server(self._track, host, port, backlog=BACKLOG)
         except OSError as error:
-            raise OSError(
-                error.errno, f"cannot listen on {host}:{port}: {error.strerror}"
-            ) from None
+            raise _cannot_listen(error, host, port) from None
         address = self._server.sockets[0].getsockname()
         return address[0], address[1]
 
@@ -245,21 +247,8 @@ def serve_streams(
 ) -> Server:
     """Serve a raw ``handler(reader, writer)`` on the background loop, like ``serve`` does an
     app (lesson 06: a WebSocket server written without a library)."""
-    with _lock:
-        if name is not None and name in _named:
-            _named[name].stop()
-        runner = _StreamsRunner(handler)
-        try:
-            bound_host, bound_port = run(runner.start(host, port))
-        except OSError as error:
-            raise OSError(
-                error.errno, f"cannot listen on {host}:{port}: {error.strerror}"
-            ) from None
-        server = Server(runner, bound_host, bound_port, name, scheme=scheme, path=path)
-        _running.add(server)
-        if name is not None:
-            _named[name] = server
-        return server
+    runner = _StreamsRunner(handler)
+    return _launch(runner, runner.start(host, port), name, scheme=scheme, path=path)
 
 
 def free_port() -> int:

@@ -7,14 +7,17 @@ happened and a hint, rather than a bare ``AssertionError``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from aiohttp.test_utils import make_mocked_request
+
 from lab.recording import record_requests
-from servers import Server, serve
+from servers import Server, runtime, serve
 from servers.feed import Feed, make_app
 
 
@@ -81,6 +84,18 @@ def not_written(exercise: str, name: str) -> CheckFailed:
         "replace the `raise NotImplementedError()` line with your code, run that cell, "
         "then run this check again.",
     )
+
+
+def probe_handler(exercise: str, handler: Callable[..., Any], app, path: str) -> None:
+    """Call an aiohttp handler once on a fake ``GET path``, to tell "not written yet" apart
+    from every other fault (which the check's real requests then explain)."""
+    request = make_mocked_request("GET", path, app=app)
+    try:
+        runtime.run(asyncio.wait_for(handler(request), 0.5), timeout=5)
+    except NotImplementedError:
+        raise not_written(exercise, handler.__name__) from None
+    except Exception:
+        pass  # a fake request cannot stream or serve; the real requests say what is wrong
 
 
 def passed(exercise: str, what: str) -> None:

@@ -18,9 +18,6 @@ def read_events(url: str, count: int, *, headers=None, params=None, publish=()):
     """Open the stream, publish ``publish`` once it is open, return (response, first events)."""
     parser, events = EventParser(), []
     with httpx.stream("GET", url + "/events", headers=headers, params=params, timeout=5) as r:
-        if r.status_code != 200:
-            r.read()
-            return r, []
         for post in publish:
             threading.Timer(0.05, post).start()
         for chunk in r.iter_raw():
