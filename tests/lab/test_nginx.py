@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import psutil
-from support import needs
+from support import needs, wait_until
 
 from lab.nginx import Nginx
 from servers import serve
@@ -38,8 +38,9 @@ def test_nginx_and_its_workers_are_gone_after_stop():
     needs("nginx")
     nginx = Nginx(PLAIN, ["127.0.0.1:9"]).start()
     pid = nginx._process.pid
-    children = psutil.Process(pid).children()
-    assert children  # the worker
+    master = psutil.Process(pid)
+    wait_until(master.children, what="nginx's worker")  # forked after the socket listens
+    children = master.children()
     nginx.stop()
     nginx.stop()
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
