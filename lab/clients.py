@@ -1,4 +1,4 @@
-"""Clients that record when each post arrives, one per transport (lessons 01 and 02 onward).
+"""Clients that record when each post arrives, one per transport (lessons 01 to 04, and 08).
 
 Every client keeps a ``ClientLog``: each post's arrival (id, the server's publish time, the
 client's receive time), how many requests it sent, how many answers brought nothing new, and
@@ -9,6 +9,7 @@ never lose or repeat a post; a test in ``lab.delivery`` holds them to it.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -173,9 +174,55 @@ async def sse_listen(
     return log
 
 
-async def _read_events(response, parser, log: ClientLog) -> None:
-    import json
+async def ws_listen(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    stop: asyncio.Event,
+    log: ClientLog,
+    since: int = 0,
+    reconnect_delay: float = 0.25,
+) -> ClientLog:
+    """Read the feed's ``GET /ws`` (lesson 07; the load generator's "ws" kind in lesson 08).
 
+    Each JSON text message is a post, recorded on arrival. When the socket closes or breaks,
+    reconnect after ``reconnect_delay`` with ``since=`` the newest id held, so nothing published
+    in between is lost or repeated. ``requests`` counts connections; ``errors`` the ones that
+    failed or ended with anything but a normal close, plus in-band ``{"error"}`` messages.
+    """
+    while not stop.is_set():
+        log.requests += 1
+        log.sent_at.append(time.time())
+        query = {"since": max(since, log.last_id)}
+        try:
+            async with session.ws_connect(url + "/ws", params=query, heartbeat=None) as ws:
+                receiving = asyncio.ensure_future(_read_messages(ws, log))
+                stopped = asyncio.ensure_future(stop.wait())
+                await asyncio.wait([receiving, stopped], return_when=asyncio.FIRST_COMPLETED)
+                for task in (receiving, stopped):
+                    task.cancel()
+                await asyncio.gather(receiving, stopped, return_exceptions=True)
+                if not stop.is_set() and ws.close_code not in (1000, None):
+                    log.errors += 1
+        except (aiohttp.ClientError, TimeoutError):
+            log.errors += 1
+        await _sleep_or_stop(reconnect_delay, stop)
+    return log
+
+
+async def _read_messages(ws, log: ClientLog) -> None:
+    async for message in ws:
+        if message.type != aiohttp.WSMsgType.TEXT:
+            break
+        post = json.loads(message.data)
+        if "error" in post:
+            log.errors += 1
+            continue
+        log.found.append(1)
+        log.record([post])
+
+
+async def _read_events(response, parser, log: ClientLog) -> None:
     async for chunk in response.content.iter_any():
         posts = [json.loads(e.data) for e in parser.feed(chunk) if e.type == "message"]
         if posts:

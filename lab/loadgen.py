@@ -28,7 +28,7 @@ from lab.timing import scaled
 
 @dataclass
 class Group:
-    """``clients`` clients of one ``kind`` ("short", "long" or "sse") sharing their options."""
+    """``clients`` clients of one ``kind`` ("short", "long", "sse" or "ws") sharing options."""
 
     name: str
     kind: str
@@ -244,7 +244,7 @@ async def _run(spec: dict) -> dict:
 
 def _client(group: dict, session, url: str, stop, log, since: int, rng: random.Random):
     """The coroutine of one client of ``group``'s kind."""
-    from lab.clients import long_poll, short_poll, sse_listen
+    from lab.clients import long_poll, short_poll, sse_listen, ws_listen
 
     common = {"stop": stop, "log": log, "since": since}
     if group["kind"] == "short":
@@ -261,6 +261,8 @@ def _client(group: dict, session, url: str, stop, log, since: int, rng: random.R
         return long_poll(session, url, timeout=group["timeout"], **common)
     if group["kind"] == "sse":
         return sse_listen(session, url, **common)
+    if group["kind"] == "ws":
+        return ws_listen(session, url, **common)
     raise ValueError(f"unknown client kind {group['kind']!r}")
 
 

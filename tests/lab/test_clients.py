@@ -145,3 +145,48 @@ def test_an_sse_client_gives_up_on_an_answer_other_than_200_as_eventsource_does(
 
     log = asyncio.run(scenario())
     assert (log.requests, log.errors) == (1, 1)
+
+
+def test_websocket_clients_get_every_post_once_in_order(feed, feed_server):
+    from lab.clients import ws_listen
+
+    def client(session, url, stop, log):
+        return ws_listen(session, url, stop=stop, log=log)
+
+    async def publish():
+        await asyncio.to_thread(wait_until, lambda: feed.waiting == 4, what="4 sockets")
+        return await publisher(feed, "abcde", 0.02)()
+
+    logs, ids, counts = asyncio.run(run_clients(client, 4, publish, server=feed_server))
+    check_delivered_once_in_order([[i for i, _, _ in log.arrivals] for log in logs], ids)
+    assert all((log.requests, log.errors) == (1, 0) for log in logs)
+    assert counts.connections == 4
+
+
+def test_a_websocket_client_reconnects_with_since_across_a_restart_losing_nothing(feed):
+    from lab.clients import ws_listen
+    from servers import serve
+    from servers.feed import make_app
+
+    server = serve(make_app(feed))
+    port = server.port
+
+    async def scenario():
+        stop, log = asyncio.Event(), ClientLog()
+        async with aiohttp.ClientSession() as session:
+            client = asyncio.ensure_future(ws_listen(session, server.url, stop=stop, log=log))
+            await asyncio.to_thread(wait_until, lambda: feed.waiting == 1)
+            ids = [feed.publish("before")["id"]]
+            await asyncio.to_thread(wait_until, lambda: log.last_id == ids[-1])
+            await asyncio.to_thread(server.stop)  # closes the socket with 1001
+            ids.extend(feed.publish(f"while down {n}")["id"] for n in range(3))
+            restarted = await asyncio.to_thread(serve, make_app(feed), port=port)
+            await asyncio.to_thread(wait_until, lambda: log.last_id == ids[-1])
+            stop.set()
+            await client
+            await asyncio.to_thread(restarted.stop)
+        return log, ids
+
+    log, ids = asyncio.run(scenario())
+    check_delivered_once_in_order([[i for i, _, _ in log.arrivals]], ids)
+    assert log.requests >= 2 and log.errors >= 1

@@ -8,18 +8,24 @@ import pytest
 
 from lab.loadgen import Group, LoadGenerator
 from lab.stats import check_delivered_once_in_order
+from lab.timing import wait_until
 
 
 def test_groups_in_a_child_process_report_every_post_and_their_bytes(feed, feed_server):
-    groups = [Group("short", "short", 3, interval=0.05), Group("long", "long", 3, timeout=5)]
+    groups = [
+        Group("short", "short", 3, interval=0.05),
+        Group("long", "long", 3, timeout=5),
+        Group("sse", "sse", 3),
+        Group("ws", "ws", 3),
+    ]
     with LoadGenerator(feed_server.url, groups) as load:
-        assert feed.waiting == 3  # ready means every long poll is held
+        wait_until(lambda: feed.waiting == 9, what="9 held requests, streams and sockets")
         ids = []
         for text in "abc":
             time.sleep(0.05)
             ids.append(feed.publish(text)["id"])
         time.sleep(0.2)
-    for name in ["short", "long"]:
+    for name in ["short", "long", "sse", "ws"]:
         group = load.results[name]
         check_delivered_once_in_order(group.received_ids(), ids)
         assert group.connections == 3
@@ -27,6 +33,7 @@ def test_groups_in_a_child_process_report_every_post_and_their_bytes(feed, feed_
         assert group.deliveries == 9 == len(group.latencies())
         assert all(latency >= 0 for latency in group.latencies())
     assert load.results["short"].requests > load.results["long"].requests
+    assert load.results["ws"].requests == load.results["sse"].requests == 3
 
 
 def test_the_child_process_is_killed_when_the_cell_fails(feed_server):
