@@ -6,6 +6,9 @@ Lesson 01 introduces it. In a cell::
         ...publish posts...
     results = load.results      # per group: every client's log, bytes on the wire
 
+``load.mark()`` in between returns each group's running totals, so a cell can measure a
+steady window (lesson 08) rather than the whole run with its start and end.
+
 Each group of clients talks to the server through its own ``ByteMeter``, so bytes are counted
 per group, headers included. The process is killed if the kernel exits first.
 """
@@ -149,6 +152,19 @@ class LoadGenerator:
         else:
             self._kill()
 
+    def mark(self) -> dict[str, dict[str, int]]:
+        """Each group's totals so far: bytes_up, bytes_down, requests and deliveries."""
+        self._process.stdin.write("mark\n")
+        self._process.stdin.flush()
+        return json.loads(self._expect("mark ", scaled(30))[len("mark ") :])
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the clients' process has used so far (user + system)."""
+        import psutil
+
+        times = psutil.Process(self._process.pid).cpu_times()
+        return times.user + times.system
+
     def stop(self) -> LoadResults:
         """Tell every client to stop, and return what they saw."""
         self._process.stdin.write("stop\n")
@@ -220,7 +236,17 @@ async def _run(spec: dict) -> dict:
     while any(log.requests == 0 for log in held):  # ready when every long poll or stream is sent
         await asyncio.sleep(0.01)
     print("ready", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    while await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline) == "mark\n":
+        marks = {
+            group["name"]: {
+                "bytes_up": meter.counts.up,
+                "bytes_down": meter.counts.down,
+                "requests": sum(log.requests for log in group_logs),
+                "deliveries": sum(len(log.arrivals) for log in group_logs),
+            }
+            for group, group_logs, meter in zip(spec["groups"], logs, meters, strict=True)
+        }
+        print("mark " + json.dumps(marks), flush=True)
     stop.set()
     await asyncio.gather(*tasks)
     for session in sessions:

@@ -48,3 +48,14 @@ def test_an_unknown_client_kind_fails_with_the_childs_error(feed_server):
     load = LoadGenerator(feed_server.url, [Group("x", "carrier pigeon", 1)])
     with pytest.raises(RuntimeError, match="unknown client kind 'carrier pigeon'"), load:
         pass
+
+
+def test_a_mark_reports_running_totals_that_only_grow(feed, feed_server):
+    with LoadGenerator(feed_server.url, [Group("short", "short", 2, interval=0.02)]) as load:
+        first = load.mark()["short"]
+        feed.publish("a")
+        wait_until(lambda: load.mark()["short"]["deliveries"] == 2, what="both deliveries")
+        second = load.mark()["short"]
+    assert second["requests"] > first["requests"] >= 0
+    assert second["bytes_up"] > first["bytes_up"] and second["bytes_down"] > first["bytes_down"]
+    assert load.results["short"].requests >= second["requests"]
