@@ -73,7 +73,8 @@ class GroupResult:
         answers = [
             found
             for c in self.clients
-            for sent, found in zip(c["sent_at"], c["found"], strict=True)
+            # strict=False: the last request may still have been waiting when the clients stopped
+            for sent, found in zip(c["sent_at"], c["found"], strict=False)
             if start <= sent <= end and found >= 0
         ]
         return sum(1 for found in answers if found == 0) / len(answers) if answers else float("nan")

@@ -63,6 +63,8 @@ class Round:
     """Publish-to-arrival seconds over every post at every client: p50, p99, ..."""
     requests_per_s: float
     """HTTP requests (polls; or connections opened, for SSE and WebSocket) per second."""
+    empty_share: float
+    """Share of those requests that brought nothing new (nan for SSE and WebSocket)."""
     bytes_per_post: float
     """Bytes on the wire, both ways, headers and framing included, per post delivered."""
     cpu: float
@@ -109,7 +111,7 @@ def run_round(
             runtime.run(asyncio.sleep(0.1))  # let the handlers settle into their waits
             held = (tracemalloc.get_traced_memory()[0] - baseline) / clients
             tracemalloc.stop()
-        before, started = load.mark(), time.monotonic()
+        before, started, wall_start = load.mark(), time.monotonic(), time.time()
         cpu_before, client_cpu_before = loop_cpu_seconds(), load.cpu_seconds()
         ids = publish_steadily(feed, rate, window)
         after, cpu_after, client_cpu_after = load.mark(), loop_cpu_seconds(), load.cpu_seconds()
@@ -126,6 +128,11 @@ def run_round(
         window=elapsed,
         latency=summarize(result.latencies()),
         requests_per_s=(last["requests"] - first["requests"]) / elapsed,
+        empty_share=(
+            result.empty_share(wall_start, wall_start + elapsed)
+            if transport.kind in ("short", "long")
+            else float("nan")
+        ),
         bytes_per_post=wire / max(1, last["deliveries"] - first["deliveries"]),
         cpu=(cpu_after - cpu_before) / elapsed,
         client_cpu=(client_cpu_after - client_cpu_before) / elapsed,

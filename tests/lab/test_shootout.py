@@ -12,6 +12,7 @@ def test_a_round_delivers_every_post_and_measures_its_cost(feed, feed_server, tr
     result = run_round(feed, feed_server.url, transport, 3, rate=10, window=0.5)
     assert result.latency["n"] == 3 * 5  # every post at every client
     assert 0 <= result.latency["p50"] <= result.latency["p99"]
+    assert (0 <= result.empty_share <= 1) == (transport.kind in ("short", "long"))
     assert result.bytes_per_post > 0 and result.cpu >= 0 and result.client_cpu >= 0
     if transport.holds_a_connection:
         assert result.memory_per_client is None
