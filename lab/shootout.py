@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lab.loadgen import Group, LoadGenerator
+from lab.plots import TRANSPORT_COLORS
 from lab.stats import check_delivered_once_in_order, summarize
 from lab.timing import scaled, wait_until
 from lab.workload import publish_steadily
@@ -33,6 +34,13 @@ class Transport:
 
     def group(self, clients: int) -> Group:
         return Group(self.name, self.kind, clients, interval=self.interval or 1.0, timeout=25)
+
+    @property
+    def style(self) -> dict:
+        """Matplotlib style: the transport's colour; the faster poller dashed."""
+        family = "short polling" if self.kind == "short" else self.name
+        dashed = self.kind == "short" and (self.interval or 1.0) < 1.0
+        return {"color": TRANSPORT_COLORS[family], "ls": "--" if dashed else "-", "marker": "o"}
 
     @property
     def holds_a_connection(self) -> bool:
@@ -73,6 +81,14 @@ class Round:
     """Share of one core the clients' process used: near 1, the clients were the limit."""
     memory_per_client: float | None = None
     """Bytes of Python memory the server held per parked client (``None``: not measured)."""
+
+
+def by_transport(rounds: list[Round]) -> dict[str, list[Round]]:
+    """The rounds of each transport, fewest clients first."""
+    grouped: dict[str, list[Round]] = {}
+    for result in sorted(rounds, key=lambda r: r.clients):
+        grouped.setdefault(result.transport, []).append(result)
+    return grouped
 
 
 def loop_cpu_seconds() -> float:
