@@ -4,7 +4,8 @@ Clients connect to the meter instead of the server; it forwards both ways and co
 passes, so the totals include request lines, headers, chunk sizes and frames: everything on
 the wire above TCP. Optionally it cuts connections that stay idle too long, as a proxy does;
 ``freeze()`` makes it drop everything silently without closing anything, as a dead network
-path does (a half-open connection, lesson 04).
+path does (a half-open connection, lesson 04); ``cut()`` closes every relayed connection at
+once without a word, as a proxy that crashes does (lesson 07).
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ class ByteMeter:
     def freeze(self) -> None:
         """From now on, swallow every byte both ways and close nothing: a dead path."""
         self.frozen = True
+
+    async def cut(self) -> None:
+        """Close every connection relayed so far, both ends, passing nothing more: the TCP
+        connections end (FIN) with no goodbye from the server in them (lesson 07)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     @property
     def url(self) -> str:

@@ -11,6 +11,8 @@ from lab.checks.l01 import check_01_conditional_get, check_01_poll_and_count
 from lab.checks.l02 import check_02_follow, check_02_handler
 from lab.checks.l03 import check_03_encode, check_03_parse
 from lab.checks.l04 import check_04_events_handler
+from lab.checks.l06 import check_06_accept_key, check_06_decode_frame, check_06_live
+from lab.checks.l07 import check_07_room
 
 __all__ = [
     "CheckFailed",
@@ -24,6 +26,10 @@ __all__ = [
     "check_03_encode",
     "check_03_parse",
     "check_04_events_handler",
+    "check_06_accept_key",
+    "check_06_decode_frame",
+    "check_06_live",
+    "check_07_room",
     "expect",
     "fail",
     "passed",

@@ -82,3 +82,21 @@ def test_a_frozen_meter_swallows_everything_and_closes_nothing():
         return answered, open_still
 
     assert asyncio.run(scenario()) == (False, True)
+
+
+def test_cut_closes_every_relayed_connection_at_once():
+    async def scenario():
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with ByteMeter("127.0.0.1", port) as meter:
+            reader, writer = await asyncio.open_connection(meter.host, meter.port)
+            writer.write(b"hello")
+            echoed = await reader.readexactly(5)
+            await meter.cut()
+            ended = await asyncio.wait_for(reader.read(), 5) == b""
+            writer.close()
+        server.close()
+        await server.wait_closed()
+        return echoed, ended
+
+    assert asyncio.run(scenario()) == (b"hello", True)

@@ -1,0 +1,178 @@
+"""Exercise 06's checks: the reference codec passes; each typical mistake is named."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import struct
+
+import pytest
+
+from lab import checks
+from lab.frames import frames_in
+from servers.rfc6455 import Frame, accept_key, decode_frame
+from servers.rfc6455.codec import GUID, apply_mask
+
+
+def split_frames(buffer):
+    frames, rest = [], buffer
+    while (decoded := decode_frame(rest)) is not None:
+        frames.append(decoded[0])
+        rest = rest[decoded[1] :]
+    return frames, rest
+
+
+def test_the_reference_functions_pass_every_check(capsys):
+    checks.check_06_accept_key(accept_key)
+    checks.check_06_decode_frame(decode_frame)
+    checks.check_06_live(split_frames)
+    assert capsys.readouterr().out.count("✔") == 3
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.mark.parametrize(
+    ("accept", "says"),
+    [
+        (lambda key: hashlib.sha1((key + GUID).encode()).hexdigest(), "hex digest"),
+        (lambda key: b64(hashlib.sha1(key.encode()).digest()), "forgot to append the GUID"),
+        (lambda key: accept_key(key).encode(), "return a str"),
+        (lambda key: base64.encodebytes(hashlib.sha1((key + GUID).encode()).digest()).decode(),
+         "adds a newline"),
+        (lambda key: b64(hashlib.sha1(base64.b64decode(key) + GUID.encode()).digest()),
+         "do not base64-decode it"),
+        (lambda key: b64(hashlib.sha256((key + GUID).encode()).digest()), "not SHA-256"),
+        (lambda key: b64(hashlib.sha1((GUID + key).encode()).digest()), "after the key"),
+        (lambda key: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "concatenate the key"),  # hard-coded
+    ],
+    ids=["hexdigest", "no GUID", "bytes", "encodebytes", "decoded key", "sha256", "GUID first",
+         "hard-coded answer"],
+)
+def test_a_wrong_accept_key_gets_a_message_naming_the_mistake(accept, says):
+    with pytest.raises(checks.CheckFailed, match=r"exercise 06\.1") as failure:
+        checks.check_06_accept_key(accept)
+    assert says in str(failure.value)
+
+
+def payload_offset(buffer: bytes) -> int:
+    length = buffer[1] & 0x7F
+    return {126: 4, 127: 10}.get(length, 2) + (4 if buffer[1] & 0x80 else 0)
+
+
+def no_unmasking(buffer):
+    decoded = decode_frame(buffer)
+    if decoded is None:
+        return None
+    frame, used = decoded
+    start = payload_offset(buffer)
+    return Frame(frame.fin, frame.opcode, buffer[start:used], frame.masked), used
+
+
+def seven_bit_length_only(buffer):
+    if len(buffer) < 2:
+        return None
+    length, masked = buffer[1] & 0x7F, bool(buffer[1] & 0x80)
+    start = 2 + (4 if masked else 0)
+    if len(buffer) < start + length:
+        return None
+    payload = bytes(buffer[start : start + length])
+    if masked:
+        payload = apply_mask(payload, buffer[2:6])
+    return Frame(bool(buffer[0] & 0x80), buffer[0] & 0x0F, payload, masked), start + length
+
+
+def ignoring_fin(buffer):
+    decoded = decode_frame(buffer)
+    return decoded and (Frame(True, decoded[0].opcode, decoded[0].payload, decoded[0].masked),
+                        decoded[1])
+
+
+def consuming_everything(buffer):
+    decoded = decode_frame(buffer)
+    return decoded and (decoded[0], len(buffer))
+
+
+def a_frame_for_any_header(buffer):
+    if len(buffer) >= 2 and decode_frame(buffer) is None:
+        return Frame(True, buffer[0] & 0x0F, bytes(buffer[2:]), False), len(buffer)
+    return decode_frame(buffer)
+
+
+def crashing_when_short(buffer):
+    struct.unpack("!BB", buffer[:2])
+    return decode_frame(buffer)
+
+
+def skipping_the_mask_key_wrongly(buffer):
+    decoded = decode_frame(buffer)
+    if decoded is None or not decoded[0].masked:
+        return decoded
+    frame, used = decoded
+    start = payload_offset(buffer) - 4
+    return Frame(frame.fin, frame.opcode, buffer[start:start + len(frame.payload)], True), used
+
+
+@pytest.mark.parametrize(
+    ("decode", "says"),
+    [
+        (no_unmasking, "you forgot to unmask"),
+        (seven_bit_length_only, "length 126 means the next 2 bytes are the length"),
+        (ignoring_fin, "FIN is the top bit of byte 0"),
+        (consuming_everything, "only the first is decoded"),
+        (a_frame_for_any_header, "returned a frame for an incomplete buffer"),
+        (crashing_when_short, "raised struct.error"),
+        (skipping_the_mask_key_wrongly, "after the 4-byte masking key"),
+        (lambda buffer: decode_frame(buffer) and decode_frame(buffer)[0], "expected a pair"),
+    ],
+    ids=["no unmasking", "7-bit length only", "FIN ignored", "consumes everything",
+         "frame for a prefix", "crash on a short buffer", "mask key in the payload",
+         "frame without consumed"],
+)
+def test_a_wrong_decoder_gets_a_message_naming_the_mistake(decode, says):
+    with pytest.raises(checks.CheckFailed, match=r"exercise 06\.2") as failure:
+        checks.check_06_decode_frame(decode)
+    assert says in str(failure.value)
+    assert "Hint:" in str(failure.value)
+
+
+def test_a_64_bit_length_read_as_16_bits_is_named():
+    def sixteen_bit_only(buffer):
+        if len(buffer) >= 2 and buffer[1] & 0x7F == 127:
+            length = int.from_bytes(buffer[2:4], "big")
+            return Frame(True, buffer[0] & 0x0F, bytes(buffer[4 : 4 + length]), False), 4 + length
+        return decode_frame(buffer)
+
+    with pytest.raises(checks.CheckFailed, match="length 127 means the next 8 bytes"):
+        checks.check_06_decode_frame(sixteen_bit_only)
+
+
+def test_an_untouched_decoder_is_not_written_yet():
+    def decode(buffer):
+        raise NotImplementedError()
+
+    with pytest.raises(checks.CheckFailed, match="not written yet"):
+        checks.check_06_decode_frame(decode)
+
+
+def first_frame_repeated(buffer):
+    frames, rest = split_frames(buffer)
+    return frames[:1] * len(frames), rest
+
+
+@pytest.mark.parametrize(
+    ("split", "says"),
+    [
+        (lambda buffer: (frames_in(buffer)[:1], split_frames(buffer)[1]), "loop: call decode"),
+        (lambda buffer: (frames_in(buffer), b""), "Dropping them loses the frame"),
+        (first_frame_repeated, "continue from buffer[consumed:]"),
+        (lambda buffer: frames_in(buffer), "expected a pair"),
+        (lambda buffer: (frames_in(buffer), None), "as the rest; expected bytes"),
+    ],
+    ids=["first frame only", "rest dropped", "first frame repeated", "no rest", "rest None"],
+)
+def test_a_wrong_splitter_gets_a_message_naming_the_mistake(split, says):
+    with pytest.raises(checks.CheckFailed, match=r"exercise 06\.3") as failure:
+        checks.check_06_live(split)
+    assert says in str(failure.value)
