@@ -7,6 +7,7 @@ per transport to the same app, so every lesson compares like with like.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 import time
@@ -57,8 +58,11 @@ class Feed:
             post = {"id": self._last_id, "text": text, "ts": time.time()}
             self._posts.append(post)
             waiters, self._waiters = self._waiters, set()
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
         for loop, future in waiters:
-            loop.call_soon_threadsafe(_wake, future)
+            by_loop.setdefault(loop, []).append(future)
+        for loop, futures in by_loop.items():  # one cross-thread wake-up per loop, not per waiter
+            loop.call_soon_threadsafe(_wake_all, futures)
         return dict(post)
 
     async def wait_for_posts(self, since: int, timeout: float) -> list[dict]:
@@ -72,7 +76,7 @@ class Feed:
         while True:
             with self._lock:
                 if self._last_id > since:
-                    return [dict(p) for p in self._posts if p["id"] > since]
+                    return self._after(since)
                 waiter = (loop, loop.create_future())
                 self._waiters.add(waiter)
             try:
@@ -102,9 +106,15 @@ class Feed:
         ``since`` could; reading both under one lock means the tag always describes the posts.
         """
         with self._lock:
-            posts = [dict(p) for p in self._posts if p["id"] > post_id]
+            posts = self._after(post_id)
             oldest = self._posts[0]["id"] if self._posts else 0
             return posts, f"{oldest}-{self._last_id}"
+
+    def _after(self, post_id: int) -> list[dict]:
+        """Copies of the held posts after ``post_id`` (the lock held): ids are consecutive, so
+        they are the newest ``last_id - post_id``, read from the right end of the history."""
+        newer = min(max(self._last_id - post_id, 0), len(self._posts))
+        return [dict(p) for p in reversed(list(itertools.islice(reversed(self._posts), newer)))]
 
     @property
     def oldest_id(self) -> int:
@@ -124,9 +134,10 @@ class Feed:
         return f"<Feed {len(self)} posts, last id {self.last_id}>"
 
 
-def _wake(future: asyncio.Future) -> None:
-    if not future.done():
-        future.set_result(None)
+def _wake_all(futures: list[asyncio.Future]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
 
 
 def make_app(
