@@ -70,8 +70,47 @@ def _accept_hint(key: str, got: Any) -> str:
         b64(hashlib.sha256((key + GUID).encode()).digest()): "the RFC uses SHA-1 "
         "(hashlib.sha1), not SHA-256.",
     }
-    return known.get(got, "concatenate the key's text and the GUID, SHA-1 the result "
-                     "(.digest(), 20 bytes), then base64-encode those bytes.")
+    known[b64(digest).rstrip("=")] = (
+        "keep the '=' padding: the base64 of 20 bytes is 28 characters, the last one '='."
+    )
+    known[base64.urlsafe_b64encode(digest).decode()] = (
+        "use base64.b64encode, not urlsafe_b64encode: the answer uses the standard alphabet, "
+        "with + and /, not - and _."
+    )
+    if got in known:
+        return known[got]
+    if key != RFC_KEY and got == RFC_ACCEPT:
+        return ("that is the answer for RFC 6455's example key, not this one: concatenate the "
+                "key's text and the GUID, SHA-1 the result, then base64-encode the digest.")
+    for typo in _guid_typos():
+        if got == b64(sha1((key + typo).encode()).digest()):
+            return f"your GUID is {typo!r}; RFC 6455's is {GUID!r}: copy it exactly."
+    if _looks_like_an_accept(got):
+        return ("the answer has the right shape (base64 of 20 bytes), so the hashing is probably "
+                "right but its input is not: hash exactly key + GUID, nothing between them, and "
+                f"check the GUID character by character: {GUID}.")
+    return ("concatenate the key's text and the GUID, SHA-1 the result (.digest(), 20 bytes), "
+            "then base64-encode those bytes.")
+
+
+def _looks_like_an_accept(got: str) -> bool:
+    try:
+        return len(base64.b64decode(got, validate=True)) == 20
+    except (ValueError, TypeError):
+        return False
+
+
+def _guid_typos() -> list[str]:
+    """The GUID with one character changed, dropped or swapped with the next, and other slips."""
+    typos = {GUID.replace("-", ""), "{" + GUID + "}", " " + GUID, GUID + "\n", GUID + " "}
+    alphabet = "0123456789ABCDEFOIl-"
+    for i in range(len(GUID)):
+        typos.add(GUID[:i] + GUID[i + 1 :])
+        typos.update(GUID[:i] + c + GUID[i + 1 :] for c in alphabet)
+        if i + 1 < len(GUID):
+            typos.add(GUID[:i] + GUID[i + 1] + GUID[i] + GUID[i + 2 :])
+    typos.discard(GUID)
+    return sorted(typos)
 
 
 def _case(what: str, data: bytes, frame: Frame, hint: str) -> tuple[str, bytes, Frame, str]:
@@ -84,6 +123,8 @@ BIG = bytes(range(256)) * 256  # 64 KiB
 LENGTH_16 = "length 126 means the next 2 bytes are the length (big-endian, struct '!H')."
 LENGTH_64 = "length 127 means the next 8 bytes are the length (big-endian, struct '!Q')."
 UNMASK = "XOR payload byte i with mask[i % 4]; the 4-byte key comes just before the payload."
+RSV_HINT = ("the opcode is the low 4 bits of byte 0 only: first & 0x0F. The three RSV bits "
+            "(0x70) sit between FIN and the opcode; ignore them.")
 CASES = [
     _case(
         "RFC 6455 5.7: an unmasked text frame, \"Hello\"",
@@ -161,6 +202,9 @@ CASES = [
 ]
 
 
+RSV_FRAME = bytes([0xC1, 0x05]) + HELLO  # FIN and RSV1 set, opcode 1: RSV1 is compression's bit
+
+
 def check_06_decode_frame(decode: Callable[[bytes], Any]) -> None:
     """Exercise 06.2: ``decode_frame(buffer)`` returns ``(Frame, consumed)`` or ``None``."""
     for what, data, want, hint in CASES:
@@ -175,6 +219,7 @@ def check_06_decode_frame(decode: Callable[[bytes], Any]) -> None:
         "consumed is the size of the first frame alone, so the caller can cut it off and decode "
         "the rest next.",
     )
+    _expect_rsv_ignored(decode)
     for what, data, _, _ in CASES:
         for size in _prefixes(len(data)):
             _expect_incomplete(decode, what, data, size)
@@ -185,14 +230,33 @@ def check_06_decode_frame(decode: Callable[[bytes], Any]) -> None:
     )
 
 
+def _expect_rsv_ignored(decode) -> None:
+    """RSV1 set (byte 0 is 0xC1): the opcode is still 1. A strict decoder may refuse the frame
+    instead, as "going further" suggests; one that folds RSV into the opcode is wrong."""
+    try:
+        got = decode(RSV_FRAME)
+    except NotImplementedError:
+        raise not_written("06.2", getattr(decode, "__name__", "decode_frame")) from None
+    except CheckFailed:
+        raise
+    except Exception:  # noqa: BLE001 (a strict decoder rejecting RSV bits is right too)
+        return
+    what = "a text frame with RSV1 set (byte 0 is 0xC1: FIN, RSV1, opcode 1)"
+    _expect_frame(decode, what, RSV_FRAME, Frame(True, TEXT, HELLO, False), len(RSV_FRAME),
+                  RSV_HINT, got=got)
+
+
 def _prefixes(size: int) -> list[int]:
     if size <= 400:
         return list(range(size))
     return list(range(16)) + [size // 2, size - 5, size - 1]
 
 
-def _expect_frame(decode, what: str, data: bytes, want: Frame, used: int, hint: str) -> None:
-    got = call("06.2", decode, data)
+def _expect_frame(
+    decode, what: str, data: bytes, want: Frame, used: int, hint: str, got: Any = None
+) -> None:
+    if got is None:
+        got = call("06.2", decode, data)
     shown = f"\nBytes: {short(data, 80)}"
     expect(
         got is not None,
@@ -202,10 +266,11 @@ def _expect_frame(decode, what: str, data: bytes, want: Frame, used: int, hint: 
         hint,
     )
     expect(
-        isinstance(got, tuple) and len(got) == 2,
+        isinstance(got, tuple | list) and len(got) == 2,
         "06.2",
-        f"{what}: decode_frame returned {short(got)}; expected a pair (frame, consumed).",
-        "return (Frame(fin, opcode, payload, masked), number of bytes the frame took).",
+        f"{what}: decode_frame returned {short(got)}; expected a pair (frame, consumed), "
+        "a tuple of two items.",
+        "return a tuple: (Frame(fin, opcode, payload, masked), number of bytes the frame took).",
     )
     frame, consumed = got
     fields = {name: getattr(frame, name, "(missing)") for name in ("fin", "opcode", "payload")}
@@ -218,14 +283,23 @@ def _expect_frame(decode, what: str, data: bytes, want: Frame, used: int, hint: 
             f"{name} is {_shown(fields[name])}, expected {_shown(wanted[name])}" for name in wrong
         )
         raise fail("06.2", problem + shown, _frame_hint(data, want, fields, wrong, hint))
+    after = (f"the buffer holds {_a(used)} {used}-byte frame followed by {len(data) - used} more "
+             "bytes, so consumed should be " if len(data) > used else "the frame takes ")
     expect(
         consumed == used,
         "06.2",
-        f"{what}: the frame is right but consumed is {short(consumed)}; the frame takes {used} "
+        f"{what}: the frame is right but consumed is {short(consumed)}; {after}{used} "
         f"bytes (header, {'masking key, ' if want.masked else ''}payload).{shown}",
         "consumed = header bytes (2, 4 or 10) + 4 if masked + payload length; bytes after the "
         "frame belong to the next one.",
     )
+
+
+def _a(number: int) -> str:
+    """The article before a number said aloud: "an 8-byte", "an 11-byte", "a 16-byte"."""
+    digits = str(number)
+    eleven = len(digits) % 3 == 2 and digits[:2] in ("11", "18")
+    return "an" if digits.startswith("8") or eleven else "a"
 
 
 def _shown(value: Any) -> str:
@@ -242,12 +316,26 @@ def _frame_hint(data: bytes, want: Frame, fields: dict, wrong: list[str], hint: 
             return "you forgot to unmask: " + UNMASK
         if bytes(payload) == data[start - 4 : start - 4 + len(want.payload)]:
             return "the payload starts after the 4-byte masking key, not at it."
+        key = data[start - 4 : start]
+        from_key = data[start - 4 : start - 4 + len(want.payload)]
+        if bytes(payload) == bytes(b ^ key[i % 4] for i, b in enumerate(from_key)):
+            return ("you unmasked from the masking key's offset: the XOR is right, but the "
+                    "payload starts 4 bytes later, after the key (buffer[offset + 4:]).")
     if "payload" in wrong and isinstance(payload, bytes | bytearray) and want.payload:
         length7 = data[1] & 0x7F
         if length7 == 126 and len(payload) != len(want.payload):
             return LENGTH_16
         if length7 == 127 and len(payload) != len(want.payload):
             return LENGTH_64
+    for name, byte in (("fin", 0), ("masked", 1)):
+        if name in wrong and fields[name] == 0x80:
+            return (f"{name} must be a bool: first & 0x80 is 128, not True; use "
+                    f"bool(buffer[{byte}] & 0x80).")
+    if wrong == ["masked"] and fields["masked"] is False and want.masked:
+        return ("the payload is unmasked correctly, yet masked is False: pass masked as Frame's "
+                "4th argument; it defaults to False.")
+    if "opcode" in wrong and fields["opcode"] == data[0] & 0x7F:
+        return RSV_HINT
     if "fin" in wrong:
         return "FIN is the top bit of byte 0: bool(first & 0x80)."
     if "opcode" in wrong:
@@ -319,7 +407,7 @@ def check_06_live(split: Callable[[bytes], Any]) -> None:
         want_frames, want_rest = _split(buffer + chunk)
         result = call("06.3", split, buffer + chunk)
         expect(
-            isinstance(result, tuple) and len(result) == 2,
+            isinstance(result, tuple | list) and len(result) == 2,
             "06.3",
             f"split_frames returned {short(result)}; expected a pair (frames, rest).",
             "return (list of the whole frames, the bytes left after them).",

@@ -1,10 +1,10 @@
 """A WebSocket echo server on raw asyncio streams, no WebSocket library (lesson 06).
 
-It checks the upgrade request (400 for a malformed one, 426 with ``Sec-WebSocket-Version: 13``
-for another version), answers 101, then echoes every message back as one frame. It answers
-pings, completes the close handshake, and closes with 1002 for a protocol error (an unmasked
-client frame, a frame left half-sent), 1007 for text that is not UTF-8, and 1009 for a message
-larger than ``max_message``, before reading it.
+It checks the upgrade request (400 for a malformed one, such as one without ``Host``, 426
+with ``Sec-WebSocket-Version: 13`` for another version), answers 101, then echoes every message
+back as one frame. It answers pings, completes the close handshake, and closes with 1002 for a
+protocol error (an unmasked client frame, a frame left half-sent), 1007 for text that is not
+UTF-8, and 1009 for a message larger than ``max_message``, before reading it.
 """
 
 from __future__ import annotations
@@ -68,9 +68,11 @@ def check_handshake(request: bytes) -> str:
             if not colon:
                 raise Refused(400, "Bad Request", f"malformed header line {line!r}")
             headers[name.strip().lower()] = value.strip()
-    if "websocket" not in headers.get("upgrade", "").lower():
+    if not headers.get("host"):
+        raise Refused(400, "Bad Request", "missing Host header")
+    if "websocket" not in _tokens(headers.get("upgrade", "")):
         raise Refused(400, "Bad Request", "missing Upgrade: websocket")
-    if "upgrade" not in [t.strip().lower() for t in headers.get("connection", "").split(",")]:
+    if "upgrade" not in _tokens(headers.get("connection", "")):
         raise Refused(400, "Bad Request", "missing Connection: Upgrade")
     if headers.get("sec-websocket-version") != "13":
         raise Refused(
@@ -83,6 +85,11 @@ def check_handshake(request: bytes) -> str:
     except (binascii.Error, ValueError):
         raise Refused(400, "Bad Request", "Sec-WebSocket-Key must be 16 bytes in base64") from None
     return accept_key(key)
+
+
+def _tokens(value: str) -> list[str]:
+    """A comma-separated header value as lower-case tokens: ``"keep-alive, Upgrade"``."""
+    return [token.strip().lower() for token in value.split(",")]
 
 
 def close_frame(code: int, reason: str = "") -> bytes:

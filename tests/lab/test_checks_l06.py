@@ -176,3 +176,84 @@ def test_a_wrong_splitter_gets_a_message_naming_the_mistake(split, says):
     with pytest.raises(checks.CheckFailed, match=r"exercise 06\.3") as failure:
         checks.check_06_live(split)
     assert says in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    ("accept", "says"),
+    [
+        (lambda key: accept_key(key).rstrip("="), "keep the '=' padding"),
+        (lambda key: base64.urlsafe_b64encode(hashlib.sha1((key + GUID).encode()).digest())
+         .decode(), "not urlsafe_b64encode"),
+        (lambda key: b64(hashlib.sha1((key + GUID.replace("5C", "C5")).encode()).digest()),
+         "your GUID is '258EAFA5-E914-47DA-9C5A-C5AB0DC85B11'"),
+        (lambda key: b64(hashlib.sha1((key.rstrip("=") + GUID).encode()).digest()),
+         "the right shape"),
+        (lambda key: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "the answer for RFC 6455's example key"),
+    ],
+    ids=["padding stripped", "urlsafe", "GUID mistyped", "key without its padding", "hard-coded"],
+)
+def test_more_accept_key_mistakes_are_named(accept, says):
+    with pytest.raises(checks.CheckFailed, match=r"exercise 06\.1") as failure:
+        checks.check_06_accept_key(accept)
+    assert says in str(failure.value)
+
+
+def without_masked_argument(buffer):
+    decoded = decode_frame(buffer)
+    return decoded and (Frame(decoded[0].fin, decoded[0].opcode, decoded[0].payload), decoded[1])
+
+
+def fin_as_128(buffer):
+    decoded = decode_frame(buffer)
+    if decoded is None:
+        return None
+    frame, used = decoded
+    return Frame(buffer[0] & 0x80, frame.opcode, frame.payload, frame.masked), used
+
+
+def unmasking_from_the_key_offset(buffer):
+    decoded = decode_frame(buffer)
+    if decoded is None or not decoded[0].masked:
+        return decoded
+    frame, used = decoded
+    start = payload_offset(buffer) - 4
+    payload = apply_mask(buffer[start : start + len(frame.payload)], buffer[start : start + 4])
+    return Frame(frame.fin, frame.opcode, payload, True), used
+
+
+def rsv_in_the_opcode(buffer):
+    decoded = lenient(buffer)
+    return decoded and (Frame(decoded[0].fin, buffer[0] & 0x7F, decoded[0].payload,
+                              decoded[0].masked), decoded[1])
+
+
+def lenient(buffer):
+    """The reference decoder, but ignoring RSV bits as the exercise asks."""
+    return decode_frame(bytes([buffer[0] & 0x8F]) + buffer[1:]) if buffer else None
+
+
+@pytest.mark.parametrize(
+    ("decode", "says"),
+    [
+        (without_masked_argument, "pass masked as Frame's 4th argument; it defaults to False"),
+        (fin_as_128, "fin must be a bool"),
+        (unmasking_from_the_key_offset, "you unmasked from the masking key's offset"),
+        (consuming_everything, "an 11-byte frame followed by 260 more bytes"),
+        (rsv_in_the_opcode, "ignore them"),
+        (lambda buffer: decode_frame(buffer) and decode_frame(buffer)[0], "a tuple"),
+    ],
+    ids=["masked left out", "fin 128", "XOR from the key", "consumed everything", "RSV in opcode",
+         "no pair"],
+)
+def test_more_decoder_mistakes_are_named(decode, says):
+    with pytest.raises(checks.CheckFailed, match=r"exercise 06\.2") as failure:
+        checks.check_06_decode_frame(decode)
+    assert says in str(failure.value)
+    assert "Hint:" in str(failure.value)
+
+
+def test_a_list_pair_and_a_decoder_that_ignores_rsv_both_pass(capsys):
+    checks.check_06_decode_frame(lambda buffer: lenient(buffer) and list(lenient(buffer)))
+    checks.check_06_decode_frame(lenient)  # the exercise says to ignore RSV bits
+    checks.check_06_decode_frame(decode_frame)  # refusing them, as the strict codec does, is fine
+    assert capsys.readouterr().out.count("✔") == 3

@@ -16,6 +16,8 @@ from support import needs
 from lab.browser import blank_page_app, open_browser
 from servers import serve
 from servers.rfc6455 import CLOSE, TEXT, decode_frame, encode_frame, serve_echo
+from servers.rfc6455.codec import accept_key
+from servers.rfc6455.server import Refused, check_handshake
 
 KEY = base64.b64encode(os.urandom(16)).decode()
 GOOD_HANDSHAKE = (
@@ -69,6 +71,8 @@ def raw_exchange(server, request: str, then: bytes = b"", read_until_close=True)
             b"400",
             b"Connection",
         ),
+        (GOOD_HANDSHAKE.replace("Host: test\r\n", ""), b"400", b"Host"),
+        (GOOD_HANDSHAKE.replace("Upgrade: websocket", "Upgrade: notwebsocket"), b"400", b"Upgrade"),
         (GOOD_HANDSHAKE.replace("GET", "POST"), b"400", b"GET"),
         (GOOD_HANDSHAKE.replace("Version: 13", "Version: 8"), b"426", b"Sec-WebSocket-Version: 13"),
     ],
@@ -77,6 +81,35 @@ def test_a_bad_handshake_gets_its_documented_answer(echo, request_text, status, 
     answer = raw_exchange(echo, request_text)
     assert answer.startswith(b"HTTP/1.1 " + status)
     assert says in answer
+
+
+@pytest.mark.parametrize(
+    ("upgrade", "connection"),
+    [("websocket", "Upgrade"), ("WebSocket", "keep-alive, upgrade"), ("h2c, websocket", "Upgrade")],
+)
+def test_upgrade_and_connection_are_compared_as_case_insensitive_tokens(upgrade, connection):
+    request = GOOD_HANDSHAKE.replace("Upgrade: websocket", f"Upgrade: {upgrade}").replace(
+        "Connection: Upgrade", f"Connection: {connection}"
+    )
+    assert check_handshake(request.encode()[:-4]) == accept_key(KEY)
+
+
+@pytest.mark.parametrize(
+    ("replace", "says"),
+    [
+        (("Host: test\r\n", ""), "Host"),
+        (("Host: test", "Host:"), "Host"),
+        (("Upgrade: websocket", "Upgrade: notwebsocket"), "Upgrade"),
+        (("Upgrade: websocket", "Upgrade: websocket2"), "Upgrade"),
+    ],
+)
+def test_check_handshake_refuses_no_host_and_an_upgrade_that_only_contains_websocket(
+    replace, says
+):
+    with pytest.raises(Refused) as refused:
+        check_handshake(GOOD_HANDSHAKE.replace(*replace).encode()[:-4])
+    assert refused.value.response.startswith(b"HTTP/1.1 400")
+    assert says in str(refused.value)
 
 
 def close_code(answer: bytes) -> int:
