@@ -1,0 +1,101 @@
+"""Child processes that die with the kernel, however it ends (lessons 09 and 10).
+
+``spawn(command)`` starts ``command`` through a small watchdog: ``python -m servers.tether
+COMMAND...``. The watchdog puts the command in a process group of its own and reads its stdin,
+a pipe from the kernel. When the kernel exits — cleanly, crashed or killed with SIGKILL — the
+pipe closes, and the watchdog kills the whole group (nginx's workers included) and exits.
+``Tethered.stop()`` does the same on purpose. ``atexit`` is not enough on its own: it does not
+run when a kernel is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+GRACE = 3.0
+"""Seconds a stopped command gets after SIGTERM before SIGKILL."""
+
+
+class Tethered:
+    """A command running under the watchdog."""
+
+    def __init__(self, command: list[str], *, stdout=subprocess.DEVNULL, stderr=None) -> None:
+        self.command = command
+        self._watchdog = subprocess.Popen(
+            [sys.executable, "-m", "servers.tether", *command],
+            stdin=subprocess.PIPE,
+            stdout=stdout,
+            stderr=subprocess.PIPE if stderr is None else stderr,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        """The watchdog's pid; the command runs in a process group of its own below it."""
+        return self._watchdog.pid
+
+    @property
+    def stdout(self):
+        return self._watchdog.stdout
+
+    @property
+    def stderr(self):
+        return self._watchdog.stderr
+
+    def poll(self) -> int | None:
+        """The command's exit code once it has ended (the watchdog ends with it), else None."""
+        return self._watchdog.poll()
+
+    def stop(self) -> None:
+        """Kill the command's whole process group and wait for it; safe to call twice."""
+        if self._watchdog.stdin and not self._watchdog.stdin.closed:
+            self._watchdog.stdin.close()  # the watchdog's signal to end everything
+        try:
+            self._watchdog.wait(timeout=GRACE + 5)
+        except subprocess.TimeoutExpired:
+            self._watchdog.kill()
+            self._watchdog.wait()
+
+
+def spawn(command: list[str], **streams) -> Tethered:
+    """Start ``command`` so that it dies when this process dies (or on ``stop()``)."""
+    return Tethered(command, **streams)
+
+
+def _kill_group(child: subprocess.Popen) -> None:
+    for sig, wait in [(signal.SIGTERM, GRACE), (signal.SIGKILL, None)]:
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            child.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _watch(command: list[str]) -> int:
+    """The watchdog: run ``command`` in its own group; end it when stdin closes."""
+    child = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
+    ended = threading.Event()
+
+    def wait_for_parent() -> None:
+        while os.read(0, 4096):  # b"" at EOF: the parent closed the pipe, or died
+            pass
+        ended.set()
+
+    threading.Thread(target=wait_for_parent, daemon=True).start()
+    while not ended.is_set() and child.poll() is None:
+        ended.wait(0.1)
+    _kill_group(child)  # also reaps workers left in the group after the leader exited
+    return child.returncode if child.returncode is not None else 0
+
+
+if __name__ == "__main__":
+    code = _watch(sys.argv[1:])
+    os._exit(code if code >= 0 else 128 - code)  # no shutdown while the reader thread blocks

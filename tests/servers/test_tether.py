@@ -1,0 +1,59 @@
+"""servers.tether: a spawned command dies on stop() and when its parent dies, even by SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import psutil
+from support import wait_until
+
+from servers.tether import spawn
+
+
+def alive(pid: int) -> bool:
+    return psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+
+
+def pid_written_to(path) -> int:
+    wait_until(lambda: path.exists() and path.read_text().strip(), what="the command's pid")
+    return int(path.read_text())
+
+
+def test_stop_ends_the_command_and_everything_it_started(tmp_path):
+    pidfile = tmp_path / "pid"
+    command = f"sleep 60 & echo $! > {pidfile}; wait"
+    tethered = spawn(["sh", "-c", command])
+    grandchild = pid_written_to(pidfile)
+    tethered.stop()
+    tethered.stop()
+    wait_until(lambda: not alive(grandchild), what="the background sleep to die")
+    assert tethered.poll() is not None
+
+
+def test_the_command_dies_when_its_parent_is_killed(tmp_path):
+    pidfile = tmp_path / "pid"
+    parent_code = textwrap.dedent(f"""
+        import time
+        from servers.tether import spawn
+        spawn(["sh", "-c", "echo $$ > {pidfile}; exec sleep 60"])
+        time.sleep(60)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", parent_code])
+    try:
+        command = pid_written_to(pidfile)
+        os.kill(parent.pid, signal.SIGKILL)  # no atexit, no cleanup: only the pipe closes
+        parent.wait()
+        wait_until(lambda: not alive(command), what="the orphaned command to die")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def test_a_command_that_exits_ends_its_watchdog_with_its_code():
+    tethered = spawn(["sh", "-c", "exit 3"])
+    wait_until(lambda: tethered.poll() is not None, what="the watchdog to exit")
+    assert tethered.poll() == 3
