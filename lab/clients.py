@@ -109,15 +109,9 @@ async def long_poll(
     """
     while not stop.is_set():
         query = {"since": max(since, log.last_id), "timeout": timeout}
-        waiting = asyncio.ensure_future(_get(session, url + "/posts/wait", query, {}, log))
-        stopped = asyncio.ensure_future(stop.wait())
-        await asyncio.wait([waiting, stopped], return_when=asyncio.FIRST_COMPLETED)
-        if not waiting.done():
-            waiting.cancel()
-            await asyncio.gather(waiting, return_exceptions=True)
-            stopped.cancel()
+        waiting = await _until_stopped(_get(session, url + "/posts/wait", query, {}, log), stop)
+        if waiting.cancelled():
             break
-        stopped.cancel()
         answer = waiting.result()
         log.found.append(-1 if answer is None else len(answer[0]))
         if answer is None:
@@ -158,13 +152,8 @@ async def sse_listen(
                 if response.status != 200:
                     log.errors += 1
                     return log  # EventSource "fails the connection": no more retries
-                reading = asyncio.ensure_future(_read_events(response, parser, log))
-                stopped = asyncio.ensure_future(stop.wait())
-                await asyncio.wait([reading, stopped], return_when=asyncio.FIRST_COMPLETED)
-                for task in (reading, stopped):
-                    task.cancel()
-                await asyncio.gather(reading, stopped, return_exceptions=True)
-                if reading.done() and not reading.cancelled() and reading.exception():
+                reading = await _until_stopped(_read_events(response, parser, log), stop)
+                if not reading.cancelled() and reading.exception():
                     raise reading.exception()
         except (aiohttp.ClientError, TimeoutError):
             log.errors += 1
@@ -196,12 +185,9 @@ async def ws_listen(
         query = {"since": max(since, log.last_id)}
         try:
             async with session.ws_connect(url + "/ws", params=query, heartbeat=None) as ws:
-                receiving = asyncio.ensure_future(_read_messages(ws, log))
-                stopped = asyncio.ensure_future(stop.wait())
-                await asyncio.wait([receiving, stopped], return_when=asyncio.FIRST_COMPLETED)
-                for task in (receiving, stopped):
-                    task.cancel()
-                await asyncio.gather(receiving, stopped, return_exceptions=True)
+                receiving = await _until_stopped(_read_messages(ws, log), stop)
+                if not receiving.cancelled() and receiving.exception():
+                    raise receiving.exception()
                 if not stop.is_set() and ws.close_code not in (1000, None):
                     log.errors += 1
         except (aiohttp.ClientError, TimeoutError):
@@ -248,6 +234,17 @@ async def _get(session, url, params, headers, log) -> tuple[list[dict], str | No
     if not posts:
         log.empty += 1
     return posts, response.headers.get("ETag")
+
+
+async def _until_stopped(coroutine, stop: asyncio.Event) -> asyncio.Task:
+    """Run ``coroutine`` until it ends or ``stop`` is set, then cancel it; return its task."""
+    task = asyncio.ensure_future(coroutine)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+    for pending in (task, stopped):
+        pending.cancel()
+    await asyncio.gather(task, stopped, return_exceptions=True)
+    return task
 
 
 async def _sleep_or_stop(seconds: float, stop: asyncio.Event) -> bool:
