@@ -14,7 +14,8 @@ def progress_bar(width: int = 30) -> Callable[[int, int, str], None]:
         from IPython import get_ipython
         from IPython.display import display
 
-        handle = display("", display_id=True) if get_ipython() is not None else None
+        shown = get_ipython() is not None
+        handle = display({"text/plain": ""}, raw=True, display_id=True) if shown else None
     except ImportError:
         handle = None
 
@@ -24,6 +25,6 @@ def progress_bar(width: int = 30) -> Callable[[int, int, str], None]:
         if handle is None:
             print(line, flush=True)
         else:
-            handle.update(line)
+            handle.update({"text/plain": line}, raw=True)  # raw: no quotes around the text
 
     return progress
