@@ -10,6 +10,7 @@ poller, it checks that every client received every post exactly once, in order.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -40,7 +41,8 @@ class Transport:
         """Matplotlib style: the transport's colour; the faster poller dashed."""
         family = "short polling" if self.kind == "short" else self.name
         dashed = self.kind == "short" and (self.interval or 1.0) < 1.0
-        return {"color": TRANSPORT_COLORS[family], "ls": "--" if dashed else "-", "marker": "o"}
+        marker = {"short": "o", "long": "s", "sse": "^", "ws": "v"}[self.kind]
+        return {"color": TRANSPORT_COLORS[family], "ls": "--" if dashed else "-", "marker": marker}
 
     @property
     def holds_a_connection(self) -> bool:
@@ -74,7 +76,8 @@ class Round:
     empty_share: float
     """Share of those requests that brought nothing new (nan for SSE and WebSocket)."""
     bytes_per_post: float
-    """Bytes on the wire, both ways, headers and framing included, per post delivered."""
+    """Bytes on the wire in the window, both ways, headers and framing included, per post
+    published in it and per client: what each delivery cost."""
     cpu: float
     """Share of one core the server's loop thread used."""
     client_cpu: float
@@ -100,6 +103,10 @@ def loop_cpu_seconds() -> float:
     return runtime.run(thread_time())
 
 
+MIN_POSTS = 3
+"""A round publishes at least this many posts, however low the rate: the window stretches."""
+
+
 def run_round(
     feed: Feed,
     url: str,
@@ -112,48 +119,71 @@ def run_round(
 ) -> Round:
     """Measure ``transport`` with ``clients`` clients while ``rate`` posts a second go out.
 
-    With ``memory=True`` (for a transport that holds a connection), ``tracemalloc`` watches
-    the server's process while the clients connect, and stops before the measured window:
-    the Python memory held per parked client, without the kernel's socket buffers.
+    Before the window, one warm-up post must reach every client, so every connection is open
+    and every poller in its rhythm; after it, the round waits until every post reached every
+    client. With ``memory=True`` (for a transport that holds a connection), ``tracemalloc``
+    watches this process while the clients connect, and stops before the window: the Python
+    memory held per parked client, without the kernel's socket buffers.
     """
-    held = None
-    if memory:
-        tracemalloc.start()
-        baseline = tracemalloc.get_traced_memory()[0]
-    with LoadGenerator(url, [transport.group(clients)], since=feed.last_id) as load:
-        if transport.holds_a_connection:
-            wait_until(lambda: feed.waiting >= clients, 30, f"{clients} parked clients")
+    window = max(window, MIN_POSTS / rate)
+    name, held = transport.name, None
+    wait_until(lambda: feed.waiting == 0, 30, "the previous round's clients to leave")
+    try:
         if memory:
-            runtime.run(asyncio.sleep(0.1))  # let the handlers settle into their waits
-            held = (tracemalloc.get_traced_memory()[0] - baseline) / clients
+            gc.collect()
+            tracemalloc.start()
+            baseline = tracemalloc.get_traced_memory()[0]
+        with LoadGenerator(url, [transport.group(clients)], since=feed.last_id) as load:
+            if transport.holds_a_connection:
+                wait_until(lambda: feed.waiting >= clients, 30, f"{clients} parked clients")
+            if memory:
+                runtime.run(asyncio.sleep(0.1))  # let the handlers settle into their waits
+                held = (tracemalloc.get_traced_memory()[0] - baseline) / clients
+                tracemalloc.stop()
+            warm_up = [feed.publish("warm-up")["id"]]
+            _wait_for_deliveries(load, name, clients)
+            before, started, wall_start = load.mark(), time.monotonic(), time.time()
+            cpu_before, client_cpu_before = loop_cpu_seconds(), load.cpu_seconds()
+            ids = publish_steadily(feed, rate, window)
+            after, cpu_after = load.mark(), loop_cpu_seconds()
+            client_cpu_after, elapsed = load.cpu_seconds(), time.monotonic() - started
+            _wait_for_deliveries(load, name, clients * (1 + len(ids)))
+    finally:
+        if tracemalloc.is_tracing():
             tracemalloc.stop()
-        before, started, wall_start = load.mark(), time.monotonic(), time.time()
-        cpu_before, client_cpu_before = loop_cpu_seconds(), load.cpu_seconds()
-        ids = publish_steadily(feed, rate, window)
-        after, cpu_after, client_cpu_after = load.mark(), loop_cpu_seconds(), load.cpu_seconds()
-        elapsed = time.monotonic() - started
-        time.sleep((transport.interval or 0) + scaled(0.3))  # the last post reaches everyone
-    result = load.results[transport.name]
-    check_delivered_once_in_order(result.received_ids(), ids)
-    first, last = before[transport.name], after[transport.name]
+    result = load.results[name]
+    check_delivered_once_in_order(result.received_ids(), warm_up + ids)
+    first, last = before[name], after[name]
     wire = last["bytes_up"] + last["bytes_down"] - first["bytes_up"] - first["bytes_down"]
+    measured = set(ids)
     return Round(
-        transport=transport.name,
+        transport=name,
         clients=clients,
         rate=rate,
         window=elapsed,
-        latency=summarize(result.latencies()),
+        latency=summarize(
+            [r - p for c in result.clients for i, p, r in c["arrivals"] if i in measured]
+        ),
         requests_per_s=(last["requests"] - first["requests"]) / elapsed,
         empty_share=(
             result.empty_share(wall_start, wall_start + elapsed)
             if transport.kind in ("short", "long")
             else float("nan")
         ),
-        bytes_per_post=wire / max(1, last["deliveries"] - first["deliveries"]),
+        bytes_per_post=wire / (len(ids) * clients),
         cpu=(cpu_after - cpu_before) / elapsed,
         client_cpu=(client_cpu_after - client_cpu_before) / elapsed,
         memory_per_client=held,
     )
+
+
+def _wait_for_deliveries(load: LoadGenerator, name: str, count: int) -> None:
+    """Until the group's clients have received ``count`` posts in all (asking every 50 ms)."""
+    deadline = time.monotonic() + scaled(60)
+    while (delivered := load.mark()[name]["deliveries"]) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name}: {delivered} of {count} deliveries after {scaled(60)} s")
+        time.sleep(0.05)
 
 
 def sweep(

@@ -8,6 +8,8 @@ differently, and says why.
 
 from __future__ import annotations
 
+import math
+import resource
 from dataclasses import dataclass
 
 from lab.shootout import TRANSPORTS, Round
@@ -41,14 +43,15 @@ USE_CASES = (
     UseCase("stock ticker", 1000, 0.2, False,
             "binary ticks or very high rates: WebSocket (2-byte frames, no base64, lesson 07)"),
     UseCase("notification badge", 1000, 30.0, False,
-            "the badge must change within a second: SSE; polling every 30 s costs 30x less "
-            "than the 1 s measured here"),
+            "the badge must change within a second: SSE; polling every 30 s sends 30x fewer "
+            "requests than the 1 s measured here"),
 )  # fmt: skip
 
 
 def rounds_at(rounds: list[Round], clients: int) -> dict[str, Round]:
-    """Each transport's round with ``clients`` clients."""
-    return {r.transport: r for r in rounds if r.clients == clients}
+    """Each transport's round at the measured client count nearest ``clients`` (by ratio)."""
+    nearest = min({r.clients for r in rounds}, key=lambda n: abs(math.log(n / clients)))
+    return {r.transport: r for r in rounds if r.clients == nearest}
 
 
 def choose(rounds: list[Round], case: UseCase) -> tuple[str, str]:
@@ -57,6 +60,7 @@ def choose(rounds: list[Round], case: UseCase) -> tuple[str, str]:
     Two-way use cases need WebSocket. Returns the transport's name and the numbers behind it.
     """
     measured = rounds_at(rounds, case.clients)
+    at = next(iter(measured.values())).clients
     fits = [
         r
         for name in SIMPLICITY
@@ -65,22 +69,32 @@ def choose(rounds: list[Round], case: UseCase) -> tuple[str, str]:
         and (r.transport == "WebSocket" or not case.two_way)
     ]
     if not fits:
-        return "none measured", f"no transport kept p99 under {case.p99_budget:g} s here"
+        return "none measured", f"no transport kept p99 under {case.p99_budget:g} s, {at} clients"
     cheapest = min(r.cpu for r in fits)
-    pick = next(r for r in fits if r.cpu <= HEADROOM * cheapest + 0.02)
+    limit = HEADROOM * cheapest + 0.02
+    pick = next(r for r in fits if r.cpu <= limit)
     why = (
-        f"p99 {pick.latency['p99'] * 1000:.0f} ms within {case.p99_budget:g} s; "
-        f"{pick.cpu:.0%} of a core for {case.clients} clients (cheapest fit {cheapest:.0%})"
+        f"p99 {pick.latency['p99'] * 1000:.0f} ms within {case.p99_budget:g} s; {pick.cpu:.0%} "
+        f"of a core for {at} clients (limit {limit:.0%}: cheapest fit {cheapest:.0%} x2 + 2%)"
     )
     return pick.transport, why
 
 
+def thread_stack_bytes() -> int:
+    """The stack a new thread reserves here (the soft stack limit; 8 MiB if unlimited)."""
+    soft = resource.getrlimit(resource.RLIMIT_STACK)[0]
+    return soft if soft > 0 else 8 * 2**20
+
+
 def judge_claims(rounds: list[Round]) -> list[tuple[str, str, str, str]]:
     """``(transport, the seed's words, the number from this run, verdict)`` rows."""
-    most = max(r.clients for r in rounds)
-    big, mid = rounds_at(rounds, most), rounds_at(rounds, sorted({r.clients for r in rounds})[1])
+    counts = sorted({r.clients for r in rounds})
+    most = counts[-1]
+    big, mid = rounds_at(rounds, most), rounds_at(rounds, counts[min(1, len(counts) - 1)])
     fast, slow = big["short polling, 0.25 s"], big["short polling, 1 s"]
     long, sse, ws = big["long polling"], big["SSE"], big["WebSocket"]
+    most_memory = max(sse.memory_per_client or 0, ws.memory_per_client or 0)
+    stack = thread_stack_bytes()
     mid_long, mid_fast, mid_sse = mid["long polling"], mid["short polling, 0.25 s"], mid["SSE"]
     at_mid = f"{mid_sse.clients} clients"
     rows = [
@@ -108,8 +122,9 @@ def judge_claims(rounds: list[Round]) -> list[tuple[str, str, str, str]]:
          "refutes, per message" if ws.bytes_per_post < sse.bytes_per_post else "confirms"),
         ("SSE, WebSocket", "an open connection per client",
          f"{sse.memory_per_client / 1024:.0f} KiB (SSE), "
-         f"{ws.memory_per_client / 1024:.0f} KiB (WebSocket) of Python memory each",
-         f"qualifies: {most} clients hold "
-         f"{max(sse.memory_per_client, ws.memory_per_client) * most / 2**20:.0f} MiB at most"),
+         f"{ws.memory_per_client / 1024:.0f} KiB (WebSocket) of Python memory each; a thread "
+         f"per connection would reserve {stack / 2**20:.0f} MiB of stack each",
+         "qualifies: cheap on an asyncio server" if most_memory < stack / 10
+         else "confirms: each connection is costly here"),
     ]  # fmt: skip
     return rows

@@ -41,3 +41,8 @@ def test_memory_is_measured_for_held_connections_in_the_largest_rounds(feed, fee
 def test_the_loop_threads_cpu_time_only_grows():
     first = loop_cpu_seconds()
     assert loop_cpu_seconds() >= first >= 0
+
+
+def test_a_low_rate_stretches_the_window_to_publish_enough_posts(feed, feed_server):
+    result = run_round(feed, feed_server.url, Transport("SSE", "sse"), 2, rate=20, window=0.01)
+    assert result.latency["n"] == 2 * 3  # MIN_POSTS at every client, the warm-up not counted

@@ -60,3 +60,21 @@ def test_a_two_way_use_case_gets_websocket_or_nothing():
 def test_a_verdict_follows_the_numbers(changes, claim, verdict):
     rows = {words: judged for _, words, _, judged in judge_claims(rounds(**changes))}
     assert rows[claim] == verdict
+
+
+def test_a_client_count_not_measured_uses_the_nearest_one_and_says_so():
+    pick, why = choose(rounds(clients=(10, 100)), case(0.03))
+    assert pick == "SSE" and "100 clients" in why
+
+
+def test_one_client_count_is_enough_to_judge_the_claims():
+    assert len(judge_claims(rounds(clients=(10,)))) == 7
+
+
+def test_the_memory_verdict_follows_the_memory_measured():
+    heavy = {"SSE": (0.005, 0.02, 0, 70, 0.10, 50 * 2**20)}
+    verdicts = [judged for _, words, _, judged in judge_claims(rounds(**heavy))
+                if words == "an open connection per client"]  # fmt: skip
+    assert verdicts[0].startswith("confirms")
+    light = [j for _, w, _, j in judge_claims(rounds()) if w == "an open connection per client"]
+    assert light[0].startswith("qualifies")
