@@ -10,9 +10,48 @@ from aiohttp import WSMsgType, web
 from lab import checks
 
 
-def room(*, echo=False, remove=True, survive=True, only_one=False):
-    """A room handler with the chosen mistakes, and its set of members."""
+def room(
+    *,
+    echo=False,
+    remove=True,
+    survive=True,
+    only_one=False,
+    one_try=False,
+    after_loop=False,
+    forget_return=False,
+    over_the_set=False,
+):
+    """A room handler with the chosen mistakes, and its set of members.
+
+    ``one_try``: one try/except around the whole broadcast loop, so it stops at the first
+    failing send. ``after_loop``: the socket is removed after the ``async for`` loop, not in
+    a ``finally:``. ``over_the_set``: it loops over ``members`` itself, not a copy, and
+    discards a member whose send failed.
+    """
     members: set = set()
+
+    async def broadcast(ws, data):
+        if one_try:
+            with contextlib.suppress(ConnectionError):
+                for other in list(members):
+                    if other is not ws:
+                        await other.send_str(data)
+            return
+        for other in members if over_the_set else list(members):
+            if other is ws and not echo:
+                continue
+            if over_the_set:
+                try:
+                    await other.send_str(data)
+                except ConnectionError:
+                    members.discard(other)
+            elif survive:
+                with contextlib.suppress(ConnectionError):
+                    await other.send_str(data)
+            else:
+                await other.send_str(data)
+            if only_one:
+                break
 
     async def handler(request):
         ws = web.WebSocketResponse()
@@ -20,22 +59,15 @@ def room(*, echo=False, remove=True, survive=True, only_one=False):
         members.add(ws)
         try:
             async for message in ws:
-                if message.type != WSMsgType.TEXT:
-                    continue
-                for other in list(members):
-                    if other is ws and not echo:
-                        continue
-                    if survive:
-                        with contextlib.suppress(ConnectionError):
-                            await other.send_str(message.data)
-                    else:
-                        await other.send_str(message.data)
-                    if only_one:
-                        break
-        finally:
-            if remove:
+                if message.type == WSMsgType.TEXT:
+                    await broadcast(ws, message.data)
+            if after_loop:
                 members.discard(ws)
-        return ws
+        finally:
+            if remove and not after_loop:
+                members.discard(ws)
+        if not forget_return:
+            return ws
 
     return handler, members
 
@@ -53,6 +85,10 @@ def test_a_room_that_broadcasts_to_the_others_and_survives_leavers_passes(capsys
         ({"remove": False}, "still holds 5 sockets"),
         ({"survive": False}, "sending to a socket whose client had just vanished"),
         ({"survive": False, "remove": False}, "the broadcast stopped there"),
+        ({"one_try": True}, "the broadcast stopped at a dead socket in `members`"),
+        ({"after_loop": True}, "CancelledError inside `async for`"),
+        ({"forget_return": True}, "`return ws`"),
+        ({"over_the_set": True}, "RuntimeError: Set changed size during iteration"),
     ],
 )
 def test_each_typical_mistake_gets_a_message_naming_it(mistakes, says):
@@ -60,6 +96,19 @@ def test_each_typical_mistake_gets_a_message_naming_it(mistakes, says):
         checks.check_07_room(*room(**mistakes))
     assert says in str(failure.value)
     assert "Hint:" in str(failure.value)
+
+
+def test_a_failed_send_is_shown_at_the_learners_line_not_inside_aiohttp():
+    with pytest.raises(checks.CheckFailed) as failure:
+        checks.check_07_room(*room(survive=False))
+    assert "await other.send_str(data)" in str(failure.value)
+
+
+def test_an_error_in_the_dead_socket_round_is_not_blamed_on_the_dead_socket():
+    with pytest.raises(checks.CheckFailed) as failure:
+        checks.check_07_room(*room(over_the_set=True))
+    assert "whose client had just vanished" not in str(failure.value)
+    assert "list(members)" in str(failure.value)
 
 
 def test_a_handler_that_never_adds_to_members_is_told_to():
