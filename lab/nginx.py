@@ -1,15 +1,23 @@
-"""A real nginx in front of in-kernel servers, started from a generated config (lesson 03).
+"""A real nginx in front of servers, started from a generated config (lessons 03 and 09).
 
 ``Nginx(location_block, upstreams)`` writes a config into a temporary folder, starts nginx in
-the foreground on a free loopback port, and stops it (and its workers) on ``stop()``, at the end
-of a ``with`` block, or when the kernel exits. Only loopback addresses are used.
+the foreground on a free loopback port through ``servers.tether`` (so nginx and its workers die
+with the kernel, even when the kernel is killed), and stops it on ``stop()``, at the end of a
+``with`` block, or at exit. Only loopback addresses are used.
+
+Lesson 09 adds: ``balance`` (lines for the ``upstream backend`` block, such as ``ip_hash;`` or
+``hash $cookie_client consistent;``), ``http`` (extra lines at the ``http`` level), ``server``
+(extra lines in the ``server`` block, outside the location), ``name`` (starting an ``Nginx`` of
+the same name first stops the old one, so re-running a cell is safe), and the
+``map $http_upgrade $connection_upgrade`` every WebSocket proxy needs, always defined.
+A config nginx refuses raises ``NginxConfigError`` with nginx's own words and the line of the
+location block they point at.
 """
 
 from __future__ import annotations
 
 import atexit
-import os
-import signal
+import re
 import socket
 import subprocess
 import tempfile
@@ -19,14 +27,20 @@ from pathlib import Path
 from lab.system import find_tool
 from lab.timing import scaled
 from servers.runtime import free_port
+from servers.tether import Tethered, spawn
 
-CONFIG = """
-daemon off;
+MAP_UPGRADE = """map $http_upgrade $connection_upgrade {
+    default upgrade;
+    ''      close;
+}"""
+"""``Connection: upgrade`` when the client asked to upgrade, ``close`` otherwise (nginx's docs)."""
+
+CONFIG = """daemon off;
 master_process on;
 worker_processes 1;
 pid {folder}/nginx.pid;
 error_log {folder}/error.log warn;
-events {{ worker_connections 1024; }}
+events {{ worker_connections 4096; }}
 http {{
     access_log off;
     client_body_temp_path {folder}/body;
@@ -34,64 +48,118 @@ http {{
     fastcgi_temp_path {folder}/fastcgi;
     uwsgi_temp_path {folder}/uwsgi;
     scgi_temp_path {folder}/scgi;
+{map}
+{http}
     upstream backend {{
+{balance}
 {servers}
     }}
     server {{
         listen 127.0.0.1:{port};
+{server}
 {location}
     }}
 }}
 """
 
-_running: set[subprocess.Popen] = set()
+_running: set[Tethered] = set()
+_named: dict[str, Nginx] = {}
+
+
+class NginxConfigError(RuntimeError):
+    """nginx refused the config: ``.message`` is what nginx said, ``.location_line`` the line of
+    the location block it points at (1-based), or ``None`` when it points elsewhere."""
+
+    def __init__(self, message: str, config: str, location_line: int | None) -> None:
+        super().__init__(f"nginx refused the config:\n{message}\n{config}")
+        self.message = message
+        self.location_line = location_line
 
 
 class Nginx:
     """nginx proxying to ``upstreams`` (``host:port`` strings) with the given ``location`` block."""
 
-    def __init__(self, location: str, upstreams: list[str]) -> None:
+    def __init__(
+        self,
+        location: str,
+        upstreams: list[str],
+        *,
+        balance: str = "",
+        http: str = "",
+        server: str = "",
+        name: str | None = None,
+    ) -> None:
         self.executable = find_tool("nginx")
         if self.executable is None:
             raise RuntimeError("nginx is not installed (apt-get install nginx)")
+        self.name, self.upstreams = name, list(upstreams)
         self._folder = tempfile.TemporaryDirectory(prefix="course-nginx-")
         self.port = free_port()
-        self.config = CONFIG.format(
-            folder=self._folder.name,
-            port=self.port,
-            servers="\n".join(f"        server {address};" for address in upstreams),
-            location="\n".join("        " + line for line in location.strip().splitlines()),
-        )
+        parts = {
+            "folder": self._folder.name,
+            "port": self.port,
+            "map": _indent(MAP_UPGRADE, 4),
+            "http": _indent(http, 4),
+            "balance": _indent(balance, 8),
+            "servers": "\n".join(f"        server {address};" for address in upstreams),
+            "server": _indent(server, 8),
+        }
+        before = CONFIG.split("{location}")[0].format(**parts)
+        self._location_starts = before.count("\n") + 1  # config line of the block's first line
+        self.location = location.strip()
+        self.config = CONFIG.format(location=_indent(self.location, 8), **parts)
         self.config_path = Path(self._folder.name) / "nginx.conf"
         self.config_path.write_text(self.config)
-        self._process: subprocess.Popen | None = None
+        self._process: Tethered | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> Nginx:
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def test_config(self) -> None:
+        """Ask nginx (``nginx -t``) whether it accepts the config; ``NginxConfigError`` if not."""
         check = subprocess.run(
             [self.executable, "-t", "-q", "-c", str(self.config_path)],
             capture_output=True,
             text=True,
         )
         if check.returncode != 0:
-            raise RuntimeError(f"nginx refused the config:\n{check.stderr}\n{self.config}")
-        self._process = subprocess.Popen(
-            [self.executable, "-c", str(self.config_path)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group: stop() ends the workers too
-        )
+            message = check.stderr.strip().replace(str(self.config_path), "nginx.conf")
+            raise NginxConfigError(message, self.config, self._location_line(message))
+
+    def start(self) -> Nginx:
+        """Test the config, stop any nginx of the same name, start this one, wait until it
+        listens."""
+        self.test_config()
+        if self.name is not None and self.name in _named:
+            _named[self.name].stop()
+        self._process = spawn([self.executable, "-c", str(self.config_path)])
         _running.add(self._process)
+        if self.name is not None:
+            _named[self.name] = self
         deadline = time.monotonic() + scaled(10)
         while not _listening(self.port):
             if self._process.poll() is not None or time.monotonic() > deadline:
+                log = self.error_log()
                 self.stop()
-                raise RuntimeError(f"nginx did not start: {self.error_log()}")
+                raise RuntimeError(f"nginx did not start: {log}")
             time.sleep(0.02)
         return self
+
+    def pids(self) -> list[int]:
+        """nginx's master and worker process ids (for tests that check they are gone)."""
+        import psutil
+
+        if self._process is None:
+            return []
+        try:
+            return [p.pid for p in psutil.Process(self._process.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
 
     def error_log(self) -> str:
         path = Path(self._folder.name) / "error.log"
@@ -100,16 +168,33 @@ class Nginx:
     def stop(self) -> None:
         """Stop nginx and its workers; safe to call twice."""
         if self._process is not None:
-            _kill_group(self._process)
+            self._process.stop()
             _running.discard(self._process)
             self._process = None
+        if self.name is not None and _named.get(self.name) is self:
+            del _named[self.name]
         self._folder.cleanup()
+
+    def _location_line(self, message: str) -> int | None:
+        found = re.search(r"nginx\.conf:(\d+)", message)
+        if not found:
+            return None
+        line = int(found.group(1)) - self._location_starts + 1
+        return line if 1 <= line <= len(self.location.splitlines()) else None
 
     def __enter__(self) -> Nginx:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self._process is not None else "stopped"
+        return f"<Nginx {self.url} → {', '.join(self.upstreams)} {state}>"
+
+
+def _indent(text: str, spaces: int) -> str:
+    return "\n".join(" " * spaces + line for line in text.strip().splitlines())
 
 
 def _listening(port: int) -> bool:
@@ -120,17 +205,7 @@ def _listening(port: int) -> bool:
     return True
 
 
-def _kill_group(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=scaled(5))
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 @atexit.register
 def _stop_leftovers() -> None:
     for process in list(_running):
-        _kill_group(process)
+        process.stop()

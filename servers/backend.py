@@ -7,7 +7,14 @@
 - ``GET /backend``: ``{"backend", "pid", "waiting", "sockets"}`` — who answered and how many
   long polls, streams and sockets it holds right now;
 - ``GET /ws/whoami``: a WebSocket answering each text message with
-  ``{"backend": "b1", "echo": message}``.
+  ``{"backend": "b1", "echo": message}``;
+- ``POST /session`` and ``GET /session/ID`` (lesson 09): a session held in this backend's memory
+  only, as a long-polling server's session id often is; another backend answers 404.
+
+Lesson 09's options: ``--heartbeat S`` (SSE comment after S quiet seconds), ``--ws-heartbeat S``
+(``/ws/whoami`` pings every S seconds), ``--retry-ms`` (the SSE ``retry:`` sent to clients).
+Lesson 10's: ``--backplane redis://127.0.0.1:PORT`` puts the backend on a pub/sub backplane
+(``servers.backplane``), ``--no-replay`` makes its relay pure pub/sub (no catch-up).
 
 Start backends from a notebook with ``servers.cluster``, which ties them to the kernel.
 """
@@ -24,12 +31,23 @@ from servers.feed import FEED, Feed, make_app
 from servers.ws import SOCKETS
 
 NAME = web.AppKey("backend_name", str)
+WS_HEARTBEAT = web.AppKey("ws_heartbeat", object)
+SESSIONS = web.AppKey("sessions", dict)
 
 
-def make_backend_app(name: str, feed: Feed | None = None) -> web.Application:
-    """The feed's app, with the backend's name on every answer and the two routes above."""
-    app = make_app(feed)
+def make_backend_app(
+    name: str,
+    feed: Feed | None = None,
+    *,
+    heartbeat: float = 15.0,
+    ws_heartbeat: float | None = None,
+    retry_ms: int = 3000,
+) -> web.Application:
+    """The feed's app, with the backend's name on every answer and the routes above."""
+    app = make_app(feed, heartbeat=heartbeat, retry_ms=retry_ms)
     app[NAME] = name
+    app[WS_HEARTBEAT] = ws_heartbeat
+    app[SESSIONS] = {}
 
     async def name_the_backend(request: web.Request, response: web.StreamResponse) -> None:
         response.headers["X-Backend"] = name
@@ -37,6 +55,8 @@ def make_backend_app(name: str, feed: Feed | None = None) -> web.Application:
     app.on_response_prepare.append(name_the_backend)
     app.router.add_get("/backend", describe)
     app.router.add_get("/ws/whoami", whoami)
+    app.router.add_post("/session", open_session)
+    app.router.add_get("/session/{id}", read_session)
     return app
 
 
@@ -54,7 +74,7 @@ async def describe(request: web.Request) -> web.Response:
 
 async def whoami(request: web.Request) -> web.WebSocketResponse:
     """``GET /ws/whoami``: every text message answered with this backend's name."""
-    ws = web.WebSocketResponse()
+    ws = web.WebSocketResponse(heartbeat=request.app[WS_HEARTBEAT])
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)  # counted in /backend, closed with 1001 on shutdown
     async for message in ws:
@@ -63,13 +83,44 @@ async def whoami(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+async def open_session(request: web.Request) -> web.Response:
+    """``POST /session`` (lesson 09): a new session id, held in this backend's memory only."""
+    session = os.urandom(8).hex()
+    request.app[SESSIONS][session] = {"backend": request.app[NAME], "polls": 0}
+    return web.json_response({"session": session, "backend": request.app[NAME]}, status=201)
+
+
+async def read_session(request: web.Request) -> web.Response:
+    """``GET /session/ID`` (lesson 09): the session, or 404 on a backend that never saw it."""
+    session, name = request.match_info["id"], request.app[NAME]
+    state = request.app[SESSIONS].get(session)
+    if state is None:
+        return web.json_response(
+            {"error": f"unknown session {session} on backend {name}"}, status=404
+        )
+    state["polls"] += 1
+    return web.json_response({"session": session, **state})
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--heartbeat", type=float, default=15.0)
+    parser.add_argument("--ws-heartbeat", type=float, default=None)
+    parser.add_argument("--retry-ms", type=int, default=3000)
+    parser.add_argument("--backplane", help="redis://HOST:PORT: share posts through it (lesson 10)")
+    parser.add_argument("--no-replay", action="store_true", help="pure pub/sub, no catch-up")
     args = parser.parse_args(argv)
+    app = make_backend_app(
+        args.name, heartbeat=args.heartbeat, ws_heartbeat=args.ws_heartbeat, retry_ms=args.retry_ms
+    )
+    if args.backplane:  # lesson 10: posts numbered and shared by a backplane, relayed in
+        from servers.backplane import join
+
+        join(app, args.backplane, replay=not args.no_replay)
     web.run_app(
-        make_backend_app(args.name),
+        app,
         host="127.0.0.1",
         port=args.port,
         print=None,

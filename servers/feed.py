@@ -7,7 +7,6 @@ per transport to the same app, so every lesson compares like with like.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import threading
 import time
@@ -47,23 +46,60 @@ class Feed:
 
     def publish(self, text: str) -> dict:
         """Add a post and return it. ``ValueError`` says why a text is refused."""
+        self.check_text(text)
+        with self._lock:
+            self._last_id += 1
+            post = {"id": self._last_id, "text": text, "ts": time.time()}
+            self._append(post)
+        return dict(post)
+
+    async def submit(self, text: str) -> dict:
+        """``publish`` as the handlers call it, on the servers' loop. A feed fed by a pub/sub
+        backplane (``servers.backplane.BackplaneFeed``, lesson 10) sends the text through the
+        backplane instead, which numbers the post for every backend."""
+        return self.publish(text)
+
+    def add(self, post: dict) -> bool:
+        """Insert a post numbered elsewhere (a backplane's relay, lesson 10), keeping its id.
+
+        Ids only rise: a post whose id is not above ``last_id`` is already held (or too late)
+        and is ignored, returning False. Waiters are woken as by ``publish``. ``ValueError``
+        for anything that is not a post ``{"id": int >= 1, "text": str, "ts": number}``.
+        """
+        if not (
+            isinstance(post, dict)
+            and type(post.get("id")) is int
+            and post["id"] >= 1
+            and isinstance(post.get("text"), str)
+            and isinstance(post.get("ts"), int | float)
+            and not isinstance(post.get("ts"), bool)
+        ):
+            raise ValueError(f'not a post {{"id", "text", "ts"}}: {post!r:.120}')
+        with self._lock:
+            if post["id"] <= self._last_id:
+                return False
+            self._last_id = post["id"]
+            self._append({"id": post["id"], "text": post["text"], "ts": float(post["ts"])})
+        return True
+
+    def check_text(self, text: object) -> None:
+        """``ValueError`` saying why a text cannot be published, if it cannot."""
         if not isinstance(text, str):
             raise ValueError(f'"text" must be a string, got {type(text).__name__}')
         if not text.strip():
             raise ValueError('"text" is empty')
         if len(text) > self.max_text:
             raise ValueError(f'"text" has {len(text)} characters; the limit is {self.max_text}')
-        with self._lock:
-            self._last_id += 1
-            post = {"id": self._last_id, "text": text, "ts": time.time()}
-            self._posts.append(post)
-            waiters, self._waiters = self._waiters, set()
+
+    def _append(self, post: dict) -> None:
+        """Hold ``post`` and wake every waiter (the lock held; the wake-ups are scheduled)."""
+        self._posts.append(post)
+        waiters, self._waiters = self._waiters, set()
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
         for loop, future in waiters:
             by_loop.setdefault(loop, []).append(future)
         for loop, futures in by_loop.items():  # one cross-thread wake-up per loop, not per waiter
             loop.call_soon_threadsafe(_wake_all, futures)
-        return dict(post)
 
     async def wait_for_posts(self, since: int, timeout: float) -> list[dict]:
         """The posts after ``since`` as soon as there are any; ``[]`` after ``timeout`` seconds.
@@ -111,10 +147,16 @@ class Feed:
             return posts, f"{oldest}-{self._last_id}"
 
     def _after(self, post_id: int) -> list[dict]:
-        """Copies of the held posts after ``post_id`` (the lock held): ids are consecutive, so
-        they are the newest ``last_id - post_id``, read from the right end of the history."""
-        newer = min(max(self._last_id - post_id, 0), len(self._posts))
-        return [dict(p) for p in reversed(list(itertools.islice(reversed(self._posts), newer)))]
+        """Copies of the held posts after ``post_id`` (the lock held), read from the right end
+        of the history: ids rise, so the scan stops at the first one not after ``post_id``.
+        (Ids are consecutive unless a relay skipped some, lesson 10.)"""
+        newer = []
+        for post in reversed(self._posts):
+            if post["id"] <= post_id:
+                break
+            newer.append(dict(post))
+        newer.reverse()
+        return newer
 
     @property
     def oldest_id(self) -> int:
@@ -183,7 +225,7 @@ async def publish_post(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or "text" not in body:
         raise bad_request('the body must be a JSON object with a "text" field: {"text": "..."}')
     try:
-        post = request.app[FEED].publish(body["text"])
+        post = await request.app[FEED].submit(body["text"])
     except ValueError as error:
         raise bad_request(str(error)) from None
     return web.json_response(post, status=201, dumps=compact_json)

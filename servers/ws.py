@@ -78,9 +78,11 @@ async def _publish(ws: web.WebSocketResponse, feed: Feed, data: str) -> None:
         message = json.loads(data)
         if not isinstance(message, dict) or "text" not in message:
             raise ValueError('send {"text": "..."}')
-        feed.publish(message["text"])
+        await feed.submit(message["text"])
     except (ValueError, TypeError) as error:  # JSONDecodeError is a ValueError
         await ws.send_str(json.dumps({"error": str(error)}))
+    except web.HTTPException as error:  # a backplane that is down (lesson 10)
+        await ws.send_str(json.dumps({"error": error.text}))
 
 
 async def _close_all(app: web.Application) -> None:

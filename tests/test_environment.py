@@ -10,6 +10,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENT = re.compile(r"^([A-Za-z0-9_.\-]+)\s*(.*)$")
+CONDA_NAMES = {"redis-py": "redis"}
+"""conda-forge names that differ from PyPI's: conda-forge's ``redis`` is the server."""
 
 
 def parse(requirement: str) -> tuple[str, str]:
@@ -29,6 +31,7 @@ def conda_environment() -> dict:
 
 def test_environment_yml_lists_the_same_packages_and_minimum_versions_as_pyproject():
     conda = dict(parse(d) for d in conda_environment()["dependencies"] if isinstance(d, str))
+    conda = {CONDA_NAMES.get(name, name): spec for name, spec in conda.items()}
     python = conda.pop("python")
     conda.pop("pip")
     assert conda == pip_requirements()

@@ -13,6 +13,8 @@ from lab.checks.l03 import check_03_encode, check_03_parse
 from lab.checks.l04 import check_04_events_handler
 from lab.checks.l06 import check_06_accept_key, check_06_decode_frame, check_06_live
 from lab.checks.l07 import check_07_room
+from lab.checks.l09 import check_09_location
+from lab.checks.l10 import check_10_publish, check_10_relay
 
 __all__ = [
     "CheckFailed",
@@ -30,6 +32,9 @@ __all__ = [
     "check_06_decode_frame",
     "check_06_live",
     "check_07_room",
+    "check_09_location",
+    "check_10_publish",
+    "check_10_relay",
     "expect",
     "fail",
     "passed",

@@ -1,16 +1,30 @@
-"""lab.nginx: a real nginx from a generated config; the buffering facts lesson 03 relies on."""
+"""lab.nginx: a real nginx from a generated config; the buffering facts lesson 03 relies on,
+and the lifecycle lesson 09 relies on (named, tied to the kernel, dies even after SIGKILL)."""
 
 from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
 
 import httpx
 import psutil
 from support import needs, wait_until
 
-from lab.nginx import Nginx
+from lab.nginx import Nginx, NginxConfigError
 from servers import serve
 from servers.clock import SSE_HEADERS, make_clock_app
 
 PLAIN = "location / { proxy_pass http://backend; }"
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def chunks_through(location: str, headers: dict) -> list[bytes]:
@@ -37,19 +51,84 @@ def test_x_accel_buffering_no_makes_nginx_pass_each_event_on_at_once():
 def test_nginx_and_its_workers_are_gone_after_stop():
     needs("nginx")
     nginx = Nginx(PLAIN, ["127.0.0.1:9"]).start()
-    pid = nginx._process.pid
-    master = psutil.Process(pid)
-    wait_until(master.children, what="nginx's worker")  # forked after the socket listens
-    children = master.children()
+    wait_until(lambda: len(nginx.pids()) >= 2, what="nginx's worker")  # forked after listening
+    pids = nginx.pids()
     nginx.stop()
     nginx.stop()
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    assert not any(psutil.pid_exists(c.pid) for c in children)
+    assert not any(alive(pid) for pid in pids)
+
+
+def test_starting_an_nginx_of_the_same_name_stops_the_old_one():
+    needs("nginx")
+    first = Nginx(PLAIN, ["127.0.0.1:9"], name="test-named").start()
+    pids = first.pids()
+    second = Nginx(PLAIN, ["127.0.0.1:9"], name="test-named").start()
+    try:
+        assert not any(alive(pid) for pid in pids)
+        assert second.pids()
+    finally:
+        second.stop()
+
+
+def test_upstream_and_http_lines_go_where_nginx_wants_them():
+    needs("nginx")
+    with (
+        serve(make_clock_app(0.1, 1, SSE_HEADERS)) as upstream,
+        Nginx(
+            "location / { proxy_pass http://backend; add_header X-Upgrade $connection_upgrade; }",
+            [f"{upstream.host}:{upstream.port}"],
+            balance="ip_hash;",
+            http="proxy_buffering off;",
+        ) as nginx,
+    ):
+        assert "ip_hash;" in nginx.config.split("upstream backend")[1].split("}")[0]
+        response = httpx.get(nginx.url + "/time", timeout=10)
+        assert response.headers["X-Upgrade"] == "close"  # the map: no Upgrade asked for
+
+
+def test_nginx_dies_with_the_process_that_started_it_even_by_sigkill():
+    needs("nginx")
+    script = textwrap.dedent(
+        """
+        import httpx, json, time
+        from lab.nginx import Nginx, NginxConfigError
+        from servers.balancer import PROXY
+        from servers.cluster import start_backends
+        backends = start_backends(2, prefix="test-orphan")
+        nginx = Nginx(PROXY, [b.address for b in backends]).start()
+        while len(nginx.pids()) < 2:
+            time.sleep(0.02)
+        pids = nginx.pids() + [httpx.get(b.url + "/backend").json()["pid"] for b in backends]
+        print(json.dumps(pids), flush=True)
+        time.sleep(120)
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = json.loads(child.stdout.readline())
+        assert len(pids) >= 4 and all(alive(pid) for pid in pids)
+    finally:
+        child.send_signal(signal.SIGKILL)  # as when a kernel is killed: no atexit runs
+        child.wait()
+    wait_until(lambda: not any(alive(pid) for pid in pids), what="nginx and the backends to die")
+    wait_until(lambda: not orphans("test-orphan"), what="their watchdogs to end")
+
+
+def orphans(marker: str) -> list[list[str]]:
+    """Command lines of live processes that mention ``marker``."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        line = process.info["cmdline"] or []
+        if process.info["status"] != psutil.STATUS_ZOMBIE and any(marker in a for a in line):
+            found.append(line)
+    return found
 
 
 def test_a_broken_config_is_refused_with_nginx_s_own_words():
     needs("nginx")
     import pytest
 
-    with pytest.raises(RuntimeError, match="nginx refused the config"):
-        Nginx("location / { proxy_pass; }", ["127.0.0.1:9"]).start()
+    with pytest.raises(NginxConfigError, match="nginx refused the config") as refusal:
+        Nginx("location / {\n    proxy_pass;\n}", ["127.0.0.1:9"]).start()
+    assert "invalid number of arguments" in refusal.value.message
+    assert refusal.value.location_line == 2

@@ -103,9 +103,7 @@ def test_upgrade_and_connection_are_compared_as_case_insensitive_tokens(upgrade,
         (("Upgrade: websocket", "Upgrade: websocket2"), "Upgrade"),
     ],
 )
-def test_check_handshake_refuses_no_host_and_an_upgrade_that_only_contains_websocket(
-    replace, says
-):
+def test_check_handshake_refuses_no_host_and_an_upgrade_that_only_contains_websocket(replace, says):
     with pytest.raises(Refused) as refused:
         check_handshake(GOOD_HANDSHAKE.replace(*replace).encode()[:-4])
     assert refused.value.response.startswith(b"HTTP/1.1 400")

@@ -1,0 +1,222 @@
+"""Backends on a backplane, and clients spread over them (introduced in lesson 10).
+
+``Backplane.start()`` is a real ``redis-server`` (``servers.redis_server``) when one is
+installed, else an in-process ``MemoryBroker`` — said plainly in ``.kind``. In CI a missing
+``redis-server`` is an error. ``backplane.backends(["b1", "b2"])`` starts feed backends joined
+to it: processes (``python -m servers.backend --backplane redis://...``) on Redis, in-kernel
+servers on the ``MemoryBroker`` (an in-process broker cannot link processes).
+``backplane.broker`` publishes from a cell, as any other service on the backplane could.
+
+``async with Listeners(backends, per_backend=3) as clients:`` keeps SSE clients
+(``lab.clients.sse_listen``) on every backend, in this kernel, until the block ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+import httpx
+
+from lab.clients import ClientLog, sse_listen
+from lab.system import INSTALL_HINTS, find_tool, in_ci
+from lab.timing import scaled
+from servers import serve
+from servers.backend import make_backend_app
+from servers.backplane import MemoryBroker, RedisBroker, attach
+from servers.cluster import Backend
+
+
+class Backplane:
+    """Redis (a process, with a broker for this kernel) or the in-process fallback."""
+
+    current: Backplane | None = None
+
+    def __init__(self) -> None:
+        self.redis = None
+        self.broker: RedisBroker | MemoryBroker | None = None
+
+    @classmethod
+    def start(cls, *, use_redis: bool | None = None) -> Backplane:
+        """Redis if installed (``use_redis=False`` forces the fallback)."""
+        from servers.redis_server import RedisServer
+
+        if cls.current is not None:  # a re-run cell: one backplane at a time
+            cls.current.shutdown()
+        self = cls.current = cls()
+        found = find_tool("redis-server")
+        if found is None and in_ci():
+            raise RuntimeError(f"redis-server is missing ({INSTALL_HINTS['redis-server']}) in CI")
+        if found and use_redis is not False:
+            self.redis = RedisServer(executable=found).start()
+            self.broker = RedisBroker(self.redis.url)
+        else:
+            self.broker = MemoryBroker()
+        return self
+
+    @property
+    def kind(self) -> str:
+        if self.redis:
+            return f"Redis ({self.redis.executable}) at {self.redis.url}"
+        return "the in-process MemoryBroker (no redis-server here): backends run in this kernel"
+
+    def backends(self, names: list[str], *, replay: bool = True) -> list:
+        """Feed backends on this backplane, each answering, each with ``.name`` and ``.url``."""
+        if self.redis:
+            extra = ["--backplane", self.redis.url] + ([] if replay else ["--no-replay"])
+            return [Backend(name, extra=extra).start() for name in names]
+        return [KernelBackend(name, self.broker, replay=replay).start() for name in names]
+
+    def stop(self) -> None:
+        """The backplane goes down (Redis saves its data first: ``start`` brings it back)."""
+        if self.redis:
+            self.redis.stop(keep_data=True)
+        else:
+            self.broker.stop()
+
+    def resume(self) -> None:
+        """The backplane is back, with its data: relays must subscribe again."""
+        if self.redis:
+            self.redis.start()
+        else:
+            self.broker.start()
+
+    def shutdown(self) -> None:
+        """Stop it for good."""
+        if self.redis:
+            self.redis.stop()
+
+
+class KernelBackend:
+    """A backend served in this kernel on a ``MemoryBroker``, with ``Backend``'s interface:
+    ``name``, ``url``, ``start()``, ``stop()`` (a restart keeps the port, not the feed)."""
+
+    def __init__(self, name: str, broker: MemoryBroker, *, replay: bool = True) -> None:
+        self.name, self.broker, self.replay = name, broker, replay
+        self.port, self._server = 0, None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> KernelBackend:
+        app = make_backend_app(self.name)
+        attach(app, self.broker, replay=self.replay)
+        self._server = serve(app, name=self.name, port=self.port)
+        self.port = self._server.port
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+
+    def __repr__(self) -> str:
+        return f"<KernelBackend {self.name} {self.url}>"
+
+
+@dataclass
+class Listener:
+    backend: str
+    log: ClientLog = field(default_factory=ClientLog)
+
+    @property
+    def ids(self) -> list[int]:
+        return [post_id for post_id, _, _ in self.log.arrivals]
+
+
+class Listeners:
+    """``per_backend`` SSE clients on each backend, reading in this kernel's loop."""
+
+    def __init__(self, backends: list, *, per_backend: int = 3) -> None:
+        self.backends, self.per_backend = backends, per_backend
+        self.clients = [Listener(b.name) for b in backends for _ in range(per_backend)]
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    async def __aenter__(self) -> Listeners:
+        self._session = aiohttp.ClientSession()
+        urls = {b.name: b.url for b in self.backends}
+        for client in self.clients:
+            stream = sse_listen(
+                self._session, urls[client.backend], stop=self._stop, log=client.log,
+                reconnect_delay=0.2,
+            )  # fmt: skip
+            self._tasks.append(asyncio.ensure_future(stream))
+        await self._wait_until_parked()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._session.close()
+
+    async def _wait_until_parked(self) -> None:
+        deadline = time.monotonic() + scaled(10)
+        async with httpx.AsyncClient() as http:
+            for backend in self.backends:
+                while (await http.get(backend.url + "/backend")).json()[
+                    "waiting"
+                ] < self.per_backend:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the clients of {backend.name} did not connect")
+                    await asyncio.sleep(0.01)
+
+    async def settle(self, published: list[int], *, timeout: float = 5.0, quiet: float = 0.3):
+        """Wait until every client holds every id in ``published`` (or ``timeout`` runs out),
+        then ``quiet`` seconds more, to catch copies that should not come."""
+        deadline = time.monotonic() + scaled(timeout)
+        while time.monotonic() < deadline and not all(
+            set(published) <= set(c.ids) for c in self.clients
+        ):
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(quiet)
+
+    def received_ids(self) -> list[list[int]]:
+        return [c.ids for c in self.clients]
+
+    def by_backend(self) -> dict[str, list[list[int]]]:
+        grouped: dict[str, list[list[int]]] = {}
+        for c in self.clients:
+            grouped.setdefault(c.backend, []).append(c.ids)
+        return grouped
+
+    def latencies(self, ids: list[int] | None = None) -> list[float]:
+        """Seconds from the backend taking the post to a client reading it, for every post
+        (of ``ids``, when given) at every client."""
+        return [
+            received - published
+            for c in self.clients
+            for post_id, published, received in c.log.arrivals
+            if ids is None or post_id in ids
+        ]
+
+
+async def post_to(backends: list, texts: list[str], *, rate: float | None = None) -> list[dict]:
+    """POST each text to the backends in turn (``rate`` posts a second, else at once);
+    the posts the backends answered with, each with ``backend`` set to who took it."""
+    posts = []
+    async with httpx.AsyncClient(timeout=scaled(10)) as http:
+        for n, text in enumerate(texts):
+            backend = backends[n % len(backends)]
+            answer = await http.post(backend.url + "/posts", json={"text": text})
+            answer.raise_for_status()
+            posts.append({**answer.json(), "backend": answer.headers["X-Backend"]})
+            if rate:
+                await asyncio.sleep(1 / rate)
+    return posts
+
+
+async def try_post(backend, text: str) -> tuple[int, dict]:
+    """POST one text; the status and the JSON answer, whatever they are."""
+    async with httpx.AsyncClient(timeout=scaled(10)) as http:
+        answer = await http.post(backend.url + "/posts", json={"text": text})
+    return answer.status_code, answer.json()
+
+
+def stop_all(backends: list) -> None:
+    for backend in backends:
+        with contextlib.suppress(Exception):
+            backend.stop()

@@ -1,0 +1,33 @@
+"""servers.backend's lesson-09 additions: a session held by one backend, heartbeat options."""
+
+from __future__ import annotations
+
+import httpx
+
+from servers.cluster import Backend, start_backends
+
+
+def test_a_session_lives_only_on_the_backend_that_opened_it():
+    backends = start_backends(2, prefix="test-session")
+    try:
+        opened = httpx.post(backends[0].url + "/session").json()
+        assert opened["backend"] == "test-session1"
+        here = httpx.get(f"{backends[0].url}/session/{opened['session']}")
+        there = httpx.get(f"{backends[1].url}/session/{opened['session']}")
+        assert here.status_code == 200 and here.json()["polls"] == 1
+        assert there.status_code == 404
+        assert there.json()["error"].endswith("on backend test-session2")
+    finally:
+        for backend in backends:
+            backend.stop()
+
+
+def test_heartbeat_options_reach_the_backend():
+    extra = ["--heartbeat", "0.2", "--retry-ms", "250"]
+    with (
+        Backend("test-heartbeat", extra=extra) as backend,
+        httpx.stream("GET", backend.url + "/events", timeout=5) as response,
+    ):
+        chunks = response.iter_raw()
+        assert next(chunks).startswith(b"retry: 250")
+        assert b":" in next(chunks)  # a heartbeat comment after 0.2 s of quiet
