@@ -9,6 +9,10 @@ Lesson 01 introduces it. In a cell::
 ``load.mark()`` in between returns each group's running totals, so a cell can measure a
 steady window (lesson 08) rather than the whole run with its start and end.
 
+Entering the ``with`` block returns once every client has *sent* its first request; a held
+request, stream or socket may not have reached the server yet. A cell that needs them parked
+waits for the server to count them (``feed.waiting``, a backend's ``/backend``).
+
 Each group of clients talks to the server through its own ``ByteMeter``, so bytes are counted
 per group, headers included. The process is killed if the kernel exits first.
 """
