@@ -107,11 +107,13 @@ def quiet_sse_lifetime(url: str, limit: float) -> float | None:
     ``None`` when it was still open after ``limit`` seconds."""
     started = time.monotonic()
     try:
-        timeout = httpx.Timeout(scaled(5), read=limit + scaled(5))
+        timeout = httpx.Timeout(scaled(5), read=limit)
         with httpx.stream("GET", url + "/events", timeout=timeout) as response:
             for _ in response.iter_raw():
                 if time.monotonic() - started > limit:
                     return None
+    except httpx.ReadTimeout:
+        return None  # nothing arrived for `limit` seconds, and nothing cut the stream either
     except httpx.HTTPError:
         pass
     return time.monotonic() - started
@@ -156,7 +158,9 @@ class ConnectionSampler:
     """Poll each backend's ``GET /backend`` every ``interval`` seconds in a thread.
 
     ``times`` are seconds since start; ``counts[name]`` the streams and sockets that backend
-    held (``waiting`` + ``sockets``) at each time, ``None`` while it did not answer.
+    held (``waiting`` + ``sockets``) at each time, ``None`` while it did not answer (a stopped
+    backend). Use it as a context manager; ``stop()`` ends sampling early, e.g. before the
+    clients it watches shut down.
     """
 
     backends: list
@@ -177,8 +181,13 @@ class ConnectionSampler:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop sampling (safe to call twice): what was sampled stays as it is from now on."""
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
     def note(self, what: str) -> None:
         """Mark an event (a restart) on the timeline."""
@@ -200,7 +209,7 @@ class ConnectionSampler:
         return values[-1] if values else 0
 
     def _run(self) -> None:
-        with httpx.Client(timeout=0.5) as client:
+        with httpx.Client(timeout=scaled(2)) as client:  # a slow answer is late, not missing
             while not self._stop.is_set():
                 self.times.append(time.monotonic() - self._started)
                 for backend in self.backends:
@@ -221,7 +230,7 @@ def session_polls(url: str, polls: int, *, client_id: str | None = None) -> list
     opened = httpx.post(url + "/session", cookies=cookies, timeout=scaled(5)).json()
     results = []
     for _ in range(polls):
-        answer = httpx.get(f"{url}/session/{opened['session']}", cookies=cookies, timeout=5)
+        answer = httpx.get(f"{url}/session/{opened['session']}", cookies=cookies, timeout=scaled(5))
         results.append((answer.status_code, answer.headers["X-Backend"]))
     return [(201, opened["backend"]), *results]
 

@@ -3,7 +3,9 @@
 ``python -m servers.balancer --port P --upstream 127.0.0.1:8001 --upstream 127.0.0.1:8002``
 accepts TCP connections and relays each, byte for byte, to one upstream: the next one in turn
 (round-robin), or with ``--sticky`` the one the client's IP address hashes to. An upstream that
-refuses the connection is skipped, as nginx's ``proxy_next_upstream error`` does. With
+refuses the connection is skipped, as nginx's ``proxy_next_upstream error`` does, but only for
+that connection: unlike nginx (``max_fails=1 fail_timeout=10s`` by default), it does not
+remember the refusal, so the next connection in turn tries that upstream again. With
 ``--idle-timeout S`` it closes a connection nothing has crossed for S seconds, as a proxy's
 read timeout does.
 
@@ -113,17 +115,23 @@ def front(
     """A started balancer in front of ``upstreams``: nginx with this ``location`` and
     ``balance`` when nginx is installed, else the Python fallback (sticky when ``balance``
     asks for any hashing, with an idle timeout when ``server`` or ``location`` sets
-    ``proxy_read_timeout`` in seconds). ``.kind`` says which it is."""
+    ``proxy_read_timeout``). ``.kind`` says which it is. In CI (``lab.system.in_ci()``) a
+    missing nginx raises ``RuntimeError`` instead: no lesson may pass CI on the fallback."""
     from lab.nginx import Nginx
-    from lab.system import find_tool
+    from lab.system import INSTALL_HINTS, find_tool, in_ci
 
     if find_tool("nginx") is not None:
         nginx = Nginx(location, upstreams, balance=balance, server=server, name=name)
         nginx.kind = "nginx"
         return nginx.start()
+    if in_ci():
+        raise RuntimeError(
+            f"nginx is not installed ({INSTALL_HINTS['nginx']}), and CI must run lesson 09 on "
+            "the real thing, not on the Python fallback balancer"
+        )
     import re
 
-    timeout = re.search(r"proxy_read_timeout\s+(\d+)(ms|s|m|h)?;", location + server)
+    timeout = re.search(r"proxy_read_timeout\s+(\d+)(ms|s|m|h)?\s*;", location + server)
     seconds = None
     if timeout:
         unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[timeout.group(2) or "s"]

@@ -58,6 +58,37 @@ def test_http_1_0_to_the_backend_holds_the_stream_and_the_hint_says_so():
     assert "0 arrived" in message and "proxy_http_version 1.1;" in message
 
 
+def test_a_block_that_speaks_http_1_0_fails_although_aiohttp_accepted_the_upgrade():
+    needs("nginx")
+    message = fails_with(PROXY.replace("proxy_http_version 1.1;", ""))
+    assert "RFC 6455" in message and "HTTP/1.1 request" in message
+    assert "nginx's default" in message and "aiohttp" in message
+    assert "proxy_http_version 1.1;" in message.split("Hint:")[1]
+
+
+def test_a_buffering_block_fails_although_the_events_arrived_in_time():
+    needs("nginx")
+    message = fails_with(PROXY.replace("proxy_buffering off;", "proxy_buffering on;"))
+    assert "leaves proxy_buffering on" in message and "slow client" in message
+    assert "proxy_buffering off;" in message.split("Hint:")[1]
+
+
+def test_a_directive_in_a_comment_does_not_count():
+    needs("nginx")
+    message = fails_with(PROXY.replace("proxy_buffering off;", "# proxy_buffering off;"))
+    assert "leaves proxy_buffering on" in message
+
+
+def test_without_nginx_the_rules_are_still_read_and_ci_refuses_to_pass(monkeypatch, capsys):
+    monkeypatch.setattr("lab.checks.l09.find_tool", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    assert "proxy_http_version 1.1" in fails_with(PROXY.replace("proxy_http_version 1.1;", ""))
+    check_09_location(lambda: PROXY)
+    assert "only read, not run" in capsys.readouterr().out
+    monkeypatch.setenv("CI", "1")
+    assert "needs the real thing" in fails_with(PROXY)
+
+
 def test_gzip_on_an_event_stream_is_named():
     needs("nginx")
     message = fails_with(
@@ -69,6 +100,18 @@ def test_gzip_on_an_event_stream_is_named():
 def test_a_read_timeout_shorter_than_three_heartbeats_is_refused_before_running():
     message = fails_with(PROXY.replace("1h", "5s"))
     assert "proxy_read_timeout to 5 s" in message and "45s" in message
+    assert "shorter than the time between heartbeats" in message
+    assert "never cuts a quiet connection" in message  # proxy_send_timeout can stay
+
+
+def test_a_read_timeout_of_one_or_two_heartbeats_is_refused_as_too_tight():
+    message = fails_with(PROXY.replace("1h", "20s"))
+    assert "only 1.3 heartbeats" in message and "late or lost" in message
+
+
+def test_the_shortest_read_timeout_of_several_locations_counts():
+    two = PROXY + '\nlocation /events { proxy_pass http://backend; proxy_read_timeout "10s"; }'
+    assert "proxy_read_timeout to 10 s" in fails_with(two)
 
 
 def test_a_config_nginx_refuses_is_shown_in_its_own_words_with_the_line():
@@ -78,6 +121,24 @@ def test_a_config_nginx_refuses_is_shown_in_its_own_words_with_the_line():
     )
     assert 'unknown directive "proxy_http_verison"' in message
     assert "line 3 of your block: proxy_http_verison 1.1;" in message
+    assert "missing `;`" not in message
+
+
+def test_a_missing_semicolon_is_traced_back_to_the_directive_that_lacks_it():
+    needs("nginx")
+    message = fails_with(
+        "location / {\n    proxy_pass http://backend\n    proxy_http_version 1.1;\n}"
+    )
+    assert 'invalid number of arguments in "proxy_pass" directive' in message
+    assert "line 2 of your block: proxy_pass http://backend" in message
+    assert "nginx points at line 3: a missing `;` makes nginx read on into the next line" in message
+
+
+def test_a_missing_semicolon_before_the_closing_brace_is_pointed_at():
+    needs("nginx")
+    message = fails_with("location / {\n    proxy_pass http://backend;\n    proxy_buffering off\n}")
+    assert 'unexpected "}"' in message
+    assert "the line before it has no `;`: proxy_buffering off" in message
 
 
 def test_something_that_is_not_a_location_block_is_refused():

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from websockets.sync.client import connect
 
 from lab import balancing
-from servers.balancer import Balancer, choose
+from servers.balancer import PROXY, Balancer, choose, front
 from servers.cluster import start_backends
 
 
@@ -53,10 +54,38 @@ def test_the_idle_timeout_cuts_a_quiet_connection():
             Balancer([backends[0].address], idle_timeout=0.3) as balancer,
             connect(balancing.ws_url(balancer.url, "/ws/whoami")) as ws,
         ):
-            import pytest
             from websockets.exceptions import ConnectionClosed
 
             with pytest.raises(ConnectionClosed):
                 ws.recv(timeout=5)
     finally:
         backends[0].stop()
+
+
+def test_a_quiet_stream_that_nothing_cuts_is_reported_alive_not_cut():
+    backends = start_backends(1, prefix="test-quiet")  # SSE heartbeat every 15 s: none here
+    try:
+        with Balancer([backends[0].address]) as balancer:
+            assert balancing.quiet_sse_lifetime(balancer.url, 0.5) is None
+        with Balancer([backends[0].address], idle_timeout=0.3) as balancer:
+            assert balancing.quiet_sse_lifetime(balancer.url, 5) < 5
+    finally:
+        backends[0].stop()
+
+
+def test_without_nginx_front_falls_back_to_the_python_balancer(monkeypatch):
+    monkeypatch.setattr("lab.system.find_tool", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    balancer = front(["127.0.0.1:9"], location=PROXY.replace("1h", "90s"), name="test-front")
+    try:
+        assert isinstance(balancer, Balancer) and "fallback" in balancer.kind
+        assert balancer.idle_timeout == 90
+    finally:
+        balancer.stop()
+
+
+def test_in_ci_front_refuses_to_fall_back_when_nginx_is_missing(monkeypatch):
+    monkeypatch.setattr("lab.system.find_tool", lambda name: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(RuntimeError, match="CI must run lesson 09 on the real thing"):
+        front(["127.0.0.1:9"], name="test-front-ci")
