@@ -6,6 +6,8 @@ installed, else an in-process ``MemoryBroker`` — said plainly in ``.kind``. In
 to it: processes (``python -m servers.backend --backplane redis://...``) on Redis, in-kernel
 servers on the ``MemoryBroker`` (an in-process broker cannot link processes).
 ``backplane.broker`` publishes from a cell, as any other service on the backplane could.
+``backplane.resume_and_publish(texts)`` brings a stopped backplane back and publishes before
+any relay is back (PUBLISH's answer says so); ``wait_for_subscribers(n)`` waits for the relays.
 
 ``async with Listeners(backends, per_backend=3) as clients:`` keeps SSE clients
 (``lab.clients.sse_listen``) on every backend, in this kernel, until the block ends.
@@ -89,6 +91,38 @@ class Backplane:
         if self.redis:
             self.redis.stop()
 
+    async def resume_and_publish(self, texts: list[str], *, attempts: int = 5) -> list[dict]:
+        """Bring the stopped backplane back and publish ``texts`` at once, before the relays
+        have subscribed again.
+
+        Each post comes back with ``receivers``: how many subscriptions PUBLISH reached (0: no
+        relay was back). Publishing stops after the first post that reached any; if the first
+        one did (a relay was quicker than this cell), the backplane goes down and comes back
+        again, up to ``attempts`` times, so at least one post reached nobody.
+        """
+        posts: list[dict] = []
+        for _ in range(attempts):
+            self.resume()
+            for text in texts:
+                post, receivers = await self.broker.publish_counting(text)
+                posts.append({**post, "receivers": receivers})
+                if receivers:
+                    break
+            if any(p["receivers"] == 0 for p in posts):
+                return posts
+            self.stop()
+        raise RuntimeError(f"a relay was back before the first post {attempts} times in a row")
+
+    async def wait_for_subscribers(self, count: int, *, timeout: float = 10.0) -> None:
+        """Wait until ``count`` relays are subscribed (Redis: ``PUBSUB NUMSUB``)."""
+        deadline = time.monotonic() + scaled(timeout)
+        while (now := await self.broker.count_subscribers()) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{now} of {count} relays subscribed within {scaled(timeout):g} s"
+                )
+            await asyncio.sleep(0.02)
+
 
 class KernelBackend:
     """A backend served in this kernel on a ``MemoryBroker``, with ``Backend``'s interface:
@@ -164,13 +198,21 @@ class Listeners:
                         raise TimeoutError(f"the clients of {backend.name} did not connect")
                     await asyncio.sleep(0.01)
 
-    async def settle(self, published: list[int], *, timeout: float = 5.0, quiet: float = 0.3):
-        """Wait until every client holds every id in ``published`` (or ``timeout`` runs out),
-        then ``quiet`` seconds more, to catch copies that should not come."""
+    async def settle(
+        self,
+        expected: list[int] | dict[str, list[int]],
+        *,
+        timeout: float = 5.0,
+        quiet: float = 0.3,
+    ) -> None:
+        """Wait until every client holds every id in ``expected`` — or, given ``{backend name:
+        ids}``, until each client of those backends holds its backend's ids — or ``timeout``
+        runs out; then ``quiet`` seconds more, to catch copies that should not come."""
+        if not isinstance(expected, dict):
+            expected = {c.backend: expected for c in self.clients}
+        waited = [(c, set(expected[c.backend])) for c in self.clients if c.backend in expected]
         deadline = time.monotonic() + scaled(timeout)
-        while time.monotonic() < deadline and not all(
-            set(published) <= set(c.ids) for c in self.clients
-        ):
+        while time.monotonic() < deadline and not all(ids <= set(c.ids) for c, ids in waited):
             await asyncio.sleep(0.01)
         await asyncio.sleep(quiet)
 

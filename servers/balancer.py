@@ -79,7 +79,7 @@ class Balancer:
         deadline = time.monotonic() + scaled(10)
         while not _listening(self.port):
             if self._process.poll() is not None or time.monotonic() > deadline:
-                error = self._process.stderr.read().decode(errors="replace")
+                error = self._process.error_output()
                 self.stop()
                 raise RuntimeError(f"the balancer did not start:\n{error}")
             time.sleep(0.02)

@@ -51,7 +51,7 @@ class Backend:
         deadline = time.monotonic() + scaled(15)
         while not _answering(self.url, self.name):
             if self._process.poll() is not None or time.monotonic() > deadline:
-                error = self._process.stderr.read().decode(errors="replace")
+                error = self._process.error_output()
                 self.stop()
                 raise RuntimeError(f"backend {self.name} did not start:\n{error}")
             time.sleep(0.02)

@@ -70,7 +70,7 @@ class RedisServer:
         deadline = time.monotonic() + scaled(10)
         while self.command("PING") != "PONG":
             if self._process.poll() is not None or time.monotonic() > deadline:
-                error = self._process.stderr.read().decode(errors="replace")
+                error = self._process.error_output()
                 self.stop()
                 raise RuntimeError(f"redis-server did not start on port {self.port}:\n{error}")
             time.sleep(0.01)

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 
 GRACE = 3.0
@@ -23,13 +24,15 @@ GRACE = 3.0
 class Tethered:
     """A command running under the watchdog."""
 
-    def __init__(self, command: list[str], *, stdout=subprocess.DEVNULL, stderr=None) -> None:
+    def __init__(self, command: list[str], *, stdout=subprocess.DEVNULL) -> None:
         self.command = command
+        # stderr goes to a file, not a pipe: a pipe nobody reads fills up and blocks the command
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as this object)
         self._watchdog = subprocess.Popen(
             [sys.executable, "-m", "servers.tether", *command],
             stdin=subprocess.PIPE,
             stdout=stdout,
-            stderr=subprocess.PIPE if stderr is None else stderr,
+            stderr=self._errors,
             start_new_session=True,
         )
 
@@ -42,9 +45,10 @@ class Tethered:
     def stdout(self):
         return self._watchdog.stdout
 
-    @property
-    def stderr(self):
-        return self._watchdog.stderr
+    def error_output(self) -> str:
+        """What the command has written to stderr so far."""
+        self._errors.seek(0)
+        return self._errors.read().decode(errors="replace")
 
     def poll(self) -> int | None:
         """The command's exit code once it has ended (the watchdog ends with it), else None."""

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sysconfig
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from lab.checks.core import CheckFailed, expect, fail, not_written, passed, short
 from lab.clients import ClientLog, sse_listen
@@ -37,6 +40,11 @@ BACKENDS = 3
 CLIENTS = 2
 """SSE clients per backend."""
 FIRST_ID = 101
+CHECK_TIMEOUT = 60
+"""Seconds a whole check may take (scaled) before it gives up."""
+SPINNING = 100
+"""Refused subscribe/since calls during a 0.1 s outage above which a relay is retrying
+without pausing."""
 
 
 def check_10_publish(publish: Callable[..., Any]) -> None:
@@ -45,7 +53,7 @@ def check_10_publish(publish: Callable[..., Any]) -> None:
     _probe("10.1", publish, Feed(), MemoryBroker(), "a probe")
     broker = _DelayedBroker(first_id=FIRST_ID)
     cluster = _Cluster("10.1", broker, relay=_relay_for_checks, publish=publish)
-    runtime.run(cluster.run(outage=False), timeout=scaled(60))
+    _run(cluster, outage=False)
     passed(
         "10.1",
         f"{BACKENDS * CLIENTS} clients on {BACKENDS} backends each got all {cluster.count} posts "
@@ -60,14 +68,23 @@ def check_10_relay(relay: Callable[..., Any]) -> None:
     _probe("10.2", relay, Feed(), MemoryBroker(), timeout=0.3)
     broker = _RacyBroker(first_id=FIRST_ID)
     cluster = _Cluster("10.2", broker, relay=relay, publish=library_publish)
-    runtime.run(cluster.run(outage=True), timeout=scaled(60))
+    _run(cluster, outage=True)
     passed(
         "10.2",
         f"{BACKENDS * CLIENTS} clients on {BACKENDS} backends each got all {cluster.count} posts "
-        "once, in order, with the backplane's ids — including a post published while the relays "
-        "were starting, two skipped bad messages, and two posts published before the relays "
+        "once, in order, with the backplane's ids — including posts published while the relays "
+        "were catching up, two skipped bad messages, and two posts published before the relays "
         "came back from a backplane restart.",
     )
+
+
+def _run(cluster: _Cluster, *, outage: bool) -> None:
+    """Run the cluster on the servers' loop; a check that cannot finish says why."""
+    limit = scaled(CHECK_TIMEOUT)
+    try:
+        runtime.run(asyncio.wait_for(cluster.run(outage=outage), limit), timeout=limit + 10)
+    except TimeoutError:
+        raise cluster.timed_out(limit) from None
 
 
 async def _relay_for_checks(feed, broker):
@@ -91,15 +108,25 @@ class _DelayedBroker(MemoryBroker):
 
 
 class _RacyBroker(MemoryBroker):
-    """Slips a post in just after a relay reads the history: a relay that subscribes only
-    after catching up never sees it."""
+    """While the relays start, publishes a post just before each history read (a relay that
+    subscribed first gets it twice: live and read back) and one just after (a relay that
+    subscribes only after catching up never sees it). Counts the calls refused while down."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.slipped: list[dict] = []
+        self.doubled: list[dict] = []
         self.racing = True
+        self.refused = 0
+
+    def subscribe(self):
+        self.refused += not self.up
+        return super().subscribe()
 
     async def since(self, post_id: int) -> list[dict]:
+        self.refused += not self.up
+        if self.racing:
+            self.doubled.append(await self.publish(f"published as a catch-up began {post_id}"))
         posts = await super().since(post_id)
         if self.racing:
             self.slipped.append(await self.publish(f"slipped in during a catch-up {post_id}"))
@@ -136,8 +163,8 @@ class _Cluster:
             except BackplaneUnavailable:
                 raise
             except Exception as error:
-                self.errors.append(error)
-                raise
+                self.errors.append(error)  # explained by the check: a quiet 500, no traceback
+                raise web.HTTPInternalServerError(text=f"{type(error).__name__}: {error}") from None
 
         return guarded
 
@@ -156,7 +183,8 @@ class _Cluster:
             await self._started(servers)
             if isinstance(broker, _RacyBroker):
                 broker.racing = False
-                published = sorted(published + broker.slipped, key=lambda p: p["id"])
+                published += broker.doubled + broker.slipped
+                published.sort(key=lambda p: p["id"])
             self._check_histories(published)
             await self._with_clients(servers, published, outage)
         finally:
@@ -181,6 +209,16 @@ class _Cluster:
             held = [p["id"] for p in feed.since(0)]
             if held == expected:
                 continue
+            repeated = sorted({i for i in held if held.count(i) > 1})
+            if repeated:
+                raise fail(
+                    self.exercise,
+                    f"backend b{n}'s feed holds post {repeated[0]} twice (ids {short(held)}): "
+                    "published just as your relay began to catch up, it arrived live and again "
+                    "from the history. That overlap is expected; the feed must keep one copy.",
+                    "add every post, live or read back, with `feed.add(post)`: it keeps the id "
+                    "and ignores an id the feed already holds.",
+                )
             slipped = [p["id"] for p in getattr(self.broker, "slipped", [])]
             missing = [i for i in expected if i not in held]
             if missing and set(missing) <= set(slipped):
@@ -276,20 +314,54 @@ class _Cluster:
     async def _restart(self, session, servers) -> list[dict]:
         self.broker.stop()
         await asyncio.sleep(0.1)
+        if self.broker.refused > SPINNING:
+            raise self._spinning()
         self.broker.start()
         missed = [await self.broker.publish(f"published before the relays came back {n}")
                   for n in (1, 2)]  # fmt: skip
         await self._wait(lambda: self.broker.subscribers == BACKENDS or self._ended(), 3)
         if self.broker.subscribers != BACKENDS:
             self._fail_on_errors()
+            if self.ended:
+                raise fail(
+                    "10.2",
+                    f"after the backplane restarted, {self.broker.subscribers} of {BACKENDS} "
+                    "relays subscribed again: your relay ended when the backplane went away.",
+                    "loop forever: `while True: try: async with broker.subscribe() ...` and "
+                    "`except BackplaneUnavailable: await asyncio.sleep(0.2)`, then subscribe "
+                    "again.",
+                )
             raise fail(
                 "10.2",
-                f"after the backplane restarted, {self.broker.subscribers} of {BACKENDS} relays "
-                "subscribed again: your relay ended when the backplane went away.",
-                "loop forever: `while True: try: async with broker.subscribe() ...` and "
-                "`except BackplaneUnavailable: await asyncio.sleep(0.2)`, then subscribe again.",
+                f"after the backplane came back, your relay did not subscribe again within "
+                f"{scaled(3):g} s ({self.broker.subscribers} of {BACKENDS} relays had): every "
+                "post published meanwhile waits in the history, and so do the clients.",
+                "after `except BackplaneUnavailable:`, pause briefly before trying again "
+                "(`await asyncio.sleep(0.2)`), not for seconds.",
             )
         return missed + await self._post_round(session, servers, "after the restart")
+
+    def _spinning(self) -> CheckFailed:
+        return fail(
+            "10.2",
+            f"your relay never awaits while the backplane is down: it tried again "
+            f"{self.broker.refused} times in 0.1 s, keeping the servers' loop (every backend and "
+            "client on it) busy.",
+            "`await asyncio.sleep(0.2)` before trying again: `except BackplaneUnavailable: "
+            "await asyncio.sleep(0.2)`.",
+        )
+
+    def timed_out(self, limit: float) -> CheckFailed:
+        """The failure for a check that did not finish within ``limit`` seconds."""
+        if getattr(self.broker, "refused", 0) > SPINNING:
+            return self._spinning()
+        return fail(
+            self.exercise,
+            f"the check did not finish within {limit:g} s: your {self.learner.__name__} kept "
+            "the servers' loop from running (time.sleep, or a loop that never awaits?).",
+            "wait with `await` (`await asyncio.sleep(...)`, `await broker...`), never with "
+            "time.sleep, and await something in every turn of a loop.",
+        )
 
     def _ended(self) -> bool:
         return bool(self.ended) or bool(self.errors)
@@ -395,9 +467,7 @@ class _Cluster:
         error = self.errors[0]
         if isinstance(error, NotImplementedError):
             raise not_written(self.exercise, self.learner.__name__)
-        frames = traceback.extract_tb(error.__traceback__)
-        where = frames[-1] if frames else None
-        at = f" (line {where.lineno}: {where.line})" if where else ""
+        at = _where(error)
         if isinstance(error, LocalPublish):
             raise fail(
                 self.exercise,
@@ -428,6 +498,30 @@ class _Cluster:
             f"{self.learner.__name__} raised {type(error).__name__}: {error}{at}.",
             "read the error above; the cell that defines the function is the place to fix it.",
         )
+
+
+_LIBRARY = (
+    str(Path(__file__).resolve().parents[2] / "servers"),
+    str(Path(__file__).resolve().parents[1]),
+    sysconfig.get_paths()["stdlib"],
+    sysconfig.get_paths()["purelib"],
+    "site-packages",
+    "<frozen ",
+)
+
+
+def _where(error: BaseException) -> str:
+    """Where in the learner's code ``error`` came from: the deepest frame outside the course's
+    packages, the standard library and site-packages (the cell that defines the function)."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if not any(part in frame.filename for part in _LIBRARY)
+    ]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f" (at `{frame.line}`, line {frame.lineno} of the cell that defines it)"
 
 
 def _expect_async(function, exercise: str, signature: str) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 import pytest
 
 from lab import checks
+from lab.checks import l10
 from servers import runtime
 from servers.backplane import BackplaneUnavailable
 
@@ -33,12 +35,29 @@ async def publish_locally(feed, broker, text):
     return await broker.publish(text)
 
 
-def relay(*, catch_up=True, subscribe_first=True, skip_bad=True, renumber=False, resubscribe=True):
-    """A relay with the chosen mistakes."""
+async def publish_with_a_typo(feed, broker, text):
+    post = await broker.publish(text)
+    await feed.wait_for_posts(post["id"] - 1, 2)
+    return post["identifier"]
+
+
+def relay(
+    *,
+    catch_up=True,
+    subscribe_first=True,
+    skip_bad=True,
+    renumber=False,
+    resubscribe=True,
+    dedupe=True,
+    pause=0.05,
+):
+    """A relay with the chosen mistakes (``pause=None``: retry at once, never awaiting)."""
 
     def apply(feed, post):
         if renumber:
             feed.publish(post["text"])
+        elif not dedupe:
+            append_blindly(feed, post)
         elif skip_bad:
             with contextlib.suppress(ValueError):
                 feed.add(post)
@@ -63,9 +82,19 @@ def relay(*, catch_up=True, subscribe_first=True, skip_bad=True, renumber=False,
             except BackplaneUnavailable:
                 if not resubscribe:
                     raise
-                await asyncio.sleep(0.05)
+                if pause is not None:
+                    await asyncio.sleep(pause)
 
     return relay
+
+
+def append_blindly(feed, post):
+    """What a relay that keeps its own copy of Feed.add without the id check would do."""
+    if not isinstance(post, dict) or "id" not in post:
+        return
+    with feed._lock:
+        feed._last_id = max(feed._last_id, post["id"])
+        feed._append({"id": post["id"], "text": post["text"], "ts": float(post["ts"])})
 
 
 def test_a_right_publish_passes(capsys):
@@ -101,6 +130,9 @@ def test_each_typical_publish_mistake_is_named(publish, says):
         ({"skip_bad": False}, "on a message that is not a post"),
         ({"renumber": True}, "called feed.publish"),
         ({"resubscribe": False}, "when the backplane"),
+        ({"dedupe": False}, "twice"),
+        ({"pause": None}, "never awaits while the backplane is down"),
+        ({"pause": 5}, "did not subscribe again within"),
     ],
 )
 def test_each_typical_relay_mistake_is_named(mistakes, says):
@@ -132,5 +164,31 @@ def test_the_checks_leave_no_server_and_no_task_behind():
     checks.check_10_relay(relay())
     with contextlib.suppress(checks.CheckFailed):
         checks.check_10_relay(relay(skip_bad=False))
+    assert not [s for s in runtime.running_servers() if s.name and "check-10" in s.name]
+    assert runtime.pending_tasks() == []
+
+
+def test_an_error_points_at_the_learners_line_not_the_librarys():
+    with pytest.raises(checks.CheckFailed, match="exercise 10.2") as failure:
+        checks.check_10_relay(relay(skip_bad=False))
+    message = str(failure.value)
+    assert "(at `feed.add(post)`, line" in message
+    assert "raise ValueError" not in message
+    assert message.count("(") == message.count(")")
+
+
+def test_a_crashing_publish_is_explained_without_aiohttp_tracebacks(caplog):
+    caplog.set_level(logging.ERROR)
+    with pytest.raises(checks.CheckFailed, match="exercise 10.1") as failure:
+        checks.check_10_publish(publish_with_a_typo)
+    assert "KeyError: 'identifier'" in str(failure.value)
+    assert 'return post["identifier"]' in str(failure.value)
+    assert "Error handling request" not in caplog.text
+
+
+def test_a_check_that_cannot_finish_says_so_and_cleans_up(monkeypatch):
+    monkeypatch.setattr(l10, "CHECK_TIMEOUT", 0.5)
+    with pytest.raises(checks.CheckFailed, match="did not finish within 0.5 s"):
+        checks.check_10_relay(relay())
     assert not [s for s in runtime.running_servers() if s.name and "check-10" in s.name]
     assert runtime.pending_tasks() == []

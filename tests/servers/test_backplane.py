@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import httpx
 import psutil
@@ -27,6 +29,7 @@ from servers.backplane import (
     relay,
 )
 from servers.feed import Feed
+from servers.runtime import serve_streams
 
 # --- Feed.add -------------------------------------------------------------------------------
 
@@ -125,6 +128,47 @@ def test_a_broker_that_goes_down_cuts_subscriptions_and_refuses_posts(make_broke
     assert [p["text"] for p in history] == ["before", "after"]
 
 
+def test_a_broker_says_how_many_subscribers_a_post_reached(make_broker):
+    new_broker, _ = make_broker
+
+    async def scenario():
+        broker = new_broker()
+        _, unheard = await broker.publish_counting("before anyone subscribed")
+        async with broker.subscribe(), broker.subscribe():
+            post, heard = await broker.publish_counting("heard", ts=1.0)
+            subscribers = await broker.count_subscribers()
+        await broker.close()
+        return unheard, post, heard, subscribers
+
+    unheard, post, heard, subscribers = asyncio.run(scenario())
+    assert (unheard, heard, subscribers) == (0, 2, 2)
+    assert post == {"id": 2, "text": "heard", "ts": 1.0}
+
+
+def test_a_broker_that_is_down_lets_a_relay_retrying_at_once_share_its_loop():
+    broker = MemoryBroker()
+    broker.stop()
+    finished = threading.Event()
+
+    async def retry_at_once():
+        while True:
+            with contextlib.suppress(BackplaneUnavailable):
+                async with broker.subscribe():
+                    pass
+            with contextlib.suppress(BackplaneUnavailable):
+                await broker.since(0)
+
+    async def scenario():
+        spinning = asyncio.ensure_future(retry_at_once())
+        await asyncio.sleep(0.05)  # never returns if the retries never yield the loop
+        spinning.cancel()
+        await asyncio.gather(spinning, return_exceptions=True)
+        finished.set()
+
+    threading.Thread(target=asyncio.run, args=(scenario(),), daemon=True).start()
+    assert finished.wait(10), "a relay retrying without a pause froze its event loop"
+
+
 def test_a_faulty_message_reaches_subscribers_as_it_is(make_broker):
     new_broker, _ = make_broker
 
@@ -162,6 +206,97 @@ def test_redis_numbers_posts_from_many_publishers_once_each_in_delivery_order():
         sent, got = asyncio.run(scenario())
     assert sorted(p["id"] for p in sent) == list(range(1, 101))
     assert [p["id"] for p in got] == list(range(1, 101))
+
+
+# --- Redis failures, played by a fake server ----------------------------------------------
+
+
+async def _read_command(reader: asyncio.StreamReader) -> list[str] | None:
+    line = await reader.readline()
+    if not line.startswith(b"*"):
+        return None
+    words = []
+    for _ in range(int(line[1:])):
+        size = int((await reader.readline())[1:])
+        words.append((await reader.readexactly(size + 2))[:-2].decode())
+    return words
+
+
+def _fake_redis(behaviour):
+    """A server speaking just enough RESP: ``behaviour(words, writer)`` answers each command
+    (``+OK`` when it returns True); returns the server and the commands received."""
+    received: list[list[str]] = []
+
+    async def handle(reader, writer):
+        while (words := await _read_command(reader)) is not None:
+            received.append(words)
+            if behaviour(words, writer):
+                writer.write(b"+OK\r\n")
+            await writer.drain()
+
+    return serve_streams(handle, scheme="redis"), received
+
+
+def _subscribe_confirmed(words, writer):
+    if words[0].upper() == "SUBSCRIBE":
+        writer.write(b"*3\r\n$9\r\nsubscribe\r\n$10\r\nfeed:posts\r\n:1\r\n")
+        return False
+    return words[0].upper() != "PING"  # then deaf: a half-open connection
+
+
+def test_a_redis_subscription_that_goes_half_open_is_given_up():
+    server, received = _fake_redis(_subscribe_confirmed)
+
+    async def scenario():
+        broker = RedisBroker(f"redis://127.0.0.1:{server.port}", timeout=1, keepalive=0.2)
+        try:
+            async with broker.subscribe() as posts:
+                with pytest.raises(BackplaneUnavailable, match="did not answer a PING"):
+                    await asyncio.wait_for(anext(aiter(posts)), 5)
+        finally:
+            await broker.close()
+
+    with server:
+        asyncio.run(scenario())
+    assert ["PING"] in received
+
+
+def test_a_redis_subscription_never_confirmed_is_given_up():
+    server, _ = _fake_redis(lambda words, writer: words[0].upper() != "SUBSCRIBE")
+
+    async def scenario():
+        broker = RedisBroker(f"redis://127.0.0.1:{server.port}", timeout=0.3)
+        try:
+            with pytest.raises(BackplaneUnavailable, match="did not confirm the subscription"):
+                async with broker.subscribe():
+                    pass
+        finally:
+            await broker.close()
+
+    with server:
+        asyncio.run(scenario())
+
+
+def test_a_publish_cut_off_after_it_was_sent_is_not_sent_again():
+    def cut_at_the_script(words, writer):
+        if words[0].upper() in ("EVALSHA", "EVAL"):
+            writer.close()
+            return False
+        return True
+
+    server, received = _fake_redis(cut_at_the_script)
+
+    async def scenario():
+        broker = RedisBroker(f"redis://127.0.0.1:{server.port}")
+        try:
+            with pytest.raises(BackplaneUnavailable):
+                await broker.publish("once")
+        finally:
+            await broker.close()
+
+    with server:
+        asyncio.run(scenario())
+    assert [w[0].upper() for w in received].count("EVALSHA") == 1
 
 
 # --- the relay in backends ------------------------------------------------------------------
@@ -215,6 +350,35 @@ def test_a_relay_catches_up_after_the_backplane_restarts_and_pure_pub_sub_does_n
     assert [p["id"] for p in pure.since(0)] == [1, 3]
 
 
+def test_a_relay_warns_when_the_history_no_longer_reaches_back_to_its_feed(caplog):
+    broker, feed = MemoryBroker(history=2, first_id=2), Feed()
+    feed.add({"id": 1, "text": "one", "ts": 1.0})
+
+    async def scenario():
+        for n in range(2, 6):
+            await broker.publish(f"post {n}")
+        task = asyncio.ensure_future(relay(feed, broker))
+        while feed.last_id < 5:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert [p["id"] for p in feed.since(0)] == [1, 4, 5]
+    assert "posts 2 to 3 are no longer in the shared history" in caplog.text
+
+
+def test_a_relay_that_dies_of_an_unexpected_error_says_so(caplog):
+    class Broken(MemoryBroker):
+        def subscribe(self):
+            raise RuntimeError("a bug")
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        asyncio.run(relay(Feed(), Broken()))
+    assert "the relay stopped: this backend receives no more posts" in caplog.text
+    assert caplog.records[-1].levelno == logging.ERROR
+
+
 def test_a_relay_skips_a_message_that_is_not_a_post():
     broker, feed = MemoryBroker(), Feed()
 
@@ -256,7 +420,26 @@ def test_a_post_while_the_backplane_is_down_gets_a_503_that_says_so():
         answer = httpx.post(server.url + "/posts", json={"text": "lost?"})
         broker.start()
     assert answer.status_code == 503
-    assert "backplane is unavailable" in answer.json()["error"]
+    assert (
+        "backplane is unavailable; the post may not have been published" in (answer.json()["error"])
+    )
+
+
+def test_a_backplane_that_lost_its_counter_makes_posts_fail_loudly_not_vanish(caplog):
+    broker = MemoryBroker()
+    app = make_backend_app("test-lost")
+    feed = attach(app, broker)
+    with serve(app, name="test-lost") as server:
+        for text in ("one", "two"):
+            assert httpx.post(server.url + "/posts", json={"text": text}).status_code == 201
+        broker.stop()
+        broker.start(keep_data=False)  # as a Redis without persistence comes back
+        wait_until(lambda: broker.subscribers == 1, what="the relay to subscribe again")
+        answer = httpx.post(server.url + "/posts", json={"text": "three"})
+        wait_until(lambda: "dropped post 1 ('three')" in caplog.text, what="the relay's error")
+    assert answer.status_code == 500
+    assert "the backplane lost its counter" in answer.json()["error"]
+    assert [p["text"] for p in feed.since(0)] == ["one", "two"]
 
 
 # --- real processes on a real Redis ---------------------------------------------------------
@@ -283,6 +466,43 @@ def test_backend_processes_on_redis_share_posts_and_recover_from_a_redis_restart
         finally:
             for backend in backends:
                 backend.stop()
+
+
+def test_backend_processes_refuse_posts_after_redis_lost_its_counter():
+    from servers.cluster import Backend
+    from servers.redis_server import RedisServer
+
+    needs("redis-server")
+    with RedisServer() as redis, Backend("test-rl1", extra=["--backplane", redis.url]) as b1:
+        assert httpx.post(b1.url + "/posts", json={"text": "one"}).status_code == 201
+        redis.restart(keep_data=False)
+        answer = httpx.post(b1.url + "/posts", json={"text": "lost?"})
+    assert answer.status_code == 500
+    assert (
+        "numbered this post 1, but this backend already holds posts up to 1"
+        in (answer.json()["error"])
+    )
+
+
+def test_the_lessons_backplane_publishes_before_the_relays_are_back_and_waits_for_them():
+    from lab.pubsub import Backplane
+
+    backplane = Backplane.start(use_redis=False)
+    backends = backplane.backends(["test-lp1", "test-lp2"])
+    try:
+        backplane.stop()
+
+        async def scenario():
+            early = await backplane.resume_and_publish(["early 1", "early 2"])
+            await backplane.wait_for_subscribers(2)
+            return early
+
+        early = asyncio.run(scenario())
+        assert [p["receivers"] for p in early] == [0, 0]
+        assert backplane.broker.subscribers == 2
+    finally:
+        for backend in backends:
+            backend.stop()
 
 
 def test_a_redis_restarted_without_its_data_starts_empty_and_stop_removes_its_folder():

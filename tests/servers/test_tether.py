@@ -57,3 +57,10 @@ def test_a_command_that_exits_ends_its_watchdog_with_its_code():
     tethered = spawn(["sh", "-c", "exit 3"])
     wait_until(lambda: tethered.poll() is not None, what="the watchdog to exit")
     assert tethered.poll() == 3
+
+
+def test_a_command_that_writes_much_to_stderr_is_never_blocked_and_its_words_are_kept():
+    write = "import sys; sys.stderr.write('x' * 300_000 + 'done')"  # far beyond a pipe's 64 KiB
+    tethered = spawn([sys.executable, "-c", write])
+    wait_until(lambda: tethered.poll() is not None, what="the command to finish")
+    assert tethered.poll() == 0 and tethered.error_output() == "x" * 300_000 + "done"
