@@ -24,6 +24,7 @@ def test_every_solution_has_an_exercise_with_checks():
         assert any(is_check(c) for c in nbformat.read(path, as_version=4).cells), path.name
 
 
+@pytest.mark.timeout(300)  # a whole notebook, every check failing
 @pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
 def test_an_untouched_exercise_fails_each_check_saying_the_code_is_not_written_yet(path):
     notebook = nbformat.read(path, as_version=4)

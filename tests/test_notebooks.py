@@ -24,6 +24,7 @@ refresh_outputs = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(refresh_outputs)
 
 
+@pytest.mark.timeout(600)  # a whole lesson, twice: lesson 08 alone takes about 100 s here
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_running_every_cell_twice_in_the_same_kernel_is_safe(path):
     notebook = nbformat.read(path, as_version=4)
