@@ -93,7 +93,9 @@ class Nginx:
         if self.executable is None:
             raise RuntimeError("nginx is not installed (apt-get install nginx)")
         self.name, self.upstreams = name, list(upstreams)
-        self._folder = tempfile.TemporaryDirectory(prefix="course-nginx-")
+        self._folder = tempfile.TemporaryDirectory(
+            prefix="course-nginx-", ignore_cleanup_errors=True
+        )
         self.port = free_port()
         parts = {
             "folder": self._folder.name,
@@ -137,7 +139,9 @@ class Nginx:
         self.test_config()
         if self.name is not None and self.name in _named:
             _named[self.name].stop()
-        self._process = spawn([self.executable, "-c", str(self.config_path)])
+        self._process = spawn(
+            [self.executable, "-c", str(self.config_path)], folder=self._folder.name
+        )
         _running.add(self._process)
         if self.name is not None:
             _named[self.name] = self

@@ -65,7 +65,7 @@ class RedisServer:
             "--logfile", "",
             "--loglevel", "warning",
         ]  # fmt: skip
-        self._process = spawn(command)
+        self._process = spawn(command, folder=self.folder)
         _running.add(self)
         deadline = time.monotonic() + scaled(10)
         while self.command("PING") != "PONG":

@@ -5,12 +5,14 @@ COMMAND...``. The watchdog puts the command in a process group of its own and re
 a pipe from the kernel. When the kernel exits — cleanly, crashed or killed with SIGKILL — the
 pipe closes, and the watchdog kills the whole group (nginx's workers included) and exits.
 ``Tethered.stop()`` does the same on purpose. ``atexit`` is not enough on its own: it does not
-run when a kernel is killed.
+run when a kernel is killed. A temporary folder given to ``spawn`` is removed by the watchdog
+when the kernel died without removing it.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,12 +26,15 @@ GRACE = 3.0
 class Tethered:
     """A command running under the watchdog."""
 
-    def __init__(self, command: list[str], *, stdout=subprocess.DEVNULL) -> None:
+    def __init__(
+        self, command: list[str], *, stdout=subprocess.DEVNULL, folder: str | None = None
+    ) -> None:
         self.command = command
+        owned = ["--folder", folder] if folder else []
         # stderr goes to a file, not a pipe: a pipe nobody reads fills up and blocks the command
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as this object)
         self._watchdog = subprocess.Popen(
-            [sys.executable, "-m", "servers.tether", *command],
+            [sys.executable, "-m", "servers.tether", *owned, "--", *command],
             stdin=subprocess.PIPE,
             stdout=stdout,
             stderr=self._errors,
@@ -65,9 +70,13 @@ class Tethered:
             self._watchdog.wait()
 
 
-def spawn(command: list[str], **streams) -> Tethered:
-    """Start ``command`` so that it dies when this process dies (or on ``stop()``)."""
-    return Tethered(command, **streams)
+def spawn(command: list[str], *, folder: str | None = None, **streams) -> Tethered:
+    """Start ``command`` so that it dies when this process dies (or on ``stop()``).
+
+    ``folder``: a temporary folder the command works in; if this process dies without
+    cleaning up, the watchdog removes it. (On ``stop()`` it is left to its owner.)
+    """
+    return Tethered(command, folder=folder, **streams)
 
 
 def _kill_group(child: subprocess.Popen) -> None:
@@ -83,8 +92,10 @@ def _kill_group(child: subprocess.Popen) -> None:
             continue
 
 
-def _watch(command: list[str]) -> int:
-    """The watchdog: run ``command`` in its own group; end it when stdin closes."""
+def _watch(command: list[str], folder: str | None = None) -> int:
+    """The watchdog: run ``command`` in its own group; end it when stdin closes, and remove
+    ``folder`` too when that happened because the parent died."""
+    parent = os.getppid()
     child = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
     ended = threading.Event()
 
@@ -97,9 +108,19 @@ def _watch(command: list[str]) -> int:
     while not ended.is_set() and child.poll() is None:
         ended.wait(0.1)
     _kill_group(child)  # also reaps workers left in the group after the leader exited
+    if folder and os.getppid() != parent:  # orphaned: nobody else will clean up
+        shutil.rmtree(folder, ignore_errors=True)
     return child.returncode if child.returncode is not None else 0
 
 
+def _parse(argv: list[str]) -> tuple[list[str], str | None]:
+    """``[--folder DIR] -- COMMAND...`` → (command, folder)."""
+    folder = None
+    if argv[:1] == ["--folder"]:
+        folder, argv = argv[1], argv[2:]
+    return argv[1:] if argv[:1] == ["--"] else argv, folder
+
+
 if __name__ == "__main__":
-    code = _watch(sys.argv[1:])
+    code = _watch(*_parse(sys.argv[1:]))
     os._exit(code if code >= 0 else 128 - code)  # no shutdown while the reader thread blocks

@@ -4,6 +4,7 @@ and the lifecycle lesson 09 relies on (named, tied to the kernel, dies even afte
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -99,19 +100,21 @@ def test_nginx_dies_with_the_process_that_started_it_even_by_sigkill():
         while len(nginx.pids()) < 2:
             time.sleep(0.02)
         pids = nginx.pids() + [httpx.get(b.url + "/backend").json()["pid"] for b in backends]
-        print(json.dumps(pids), flush=True)
+        print(json.dumps({"pids": pids, "folder": nginx._folder.name}), flush=True)
         time.sleep(120)
         """
     )
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
-        pids = json.loads(child.stdout.readline())
+        started = json.loads(child.stdout.readline())
+        pids = started["pids"]
         assert len(pids) >= 4 and all(alive(pid) for pid in pids)
     finally:
         child.send_signal(signal.SIGKILL)  # as when a kernel is killed: no atexit runs
         child.wait()
     wait_until(lambda: not any(alive(pid) for pid in pids), what="nginx and the backends to die")
     wait_until(lambda: not orphans("test-orphan"), what="their watchdogs to end")
+    wait_until(lambda: not os.path.exists(started["folder"]), what="nginx's folder to go")
 
 
 def orphans(marker: str) -> list[list[str]]:

@@ -64,3 +64,11 @@ def test_a_command_that_writes_much_to_stderr_is_never_blocked_and_its_words_are
     tethered = spawn([sys.executable, "-c", write])
     wait_until(lambda: tethered.poll() is not None, what="the command to finish")
     assert tethered.poll() == 0 and tethered.error_output() == "x" * 300_000 + "done"
+
+
+def test_a_folder_is_left_to_its_owner_on_stop(tmp_path):
+    folder = tmp_path / "work"
+    folder.mkdir()
+    tethered = spawn(["sleep", "60"], folder=str(folder))
+    tethered.stop()
+    assert folder.exists()  # the owner is alive and removes it when it wants to
