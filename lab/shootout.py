@@ -3,8 +3,8 @@
 A round starts one group of clients in a child process (``lab.loadgen``), waits until every
 held request, stream or socket is parked at the server, publishes posts at a steady rate, and
 measures a steady window: the requests and bytes the clients sent and received in it, and the
-CPU time the server's loop thread spent in it. After a drain long enough for the slowest
-poller, it checks that every client received every post exactly once, in order.
+CPU time the server's loop thread spent in it. It then waits until every post has reached
+every client, and checks that each received every post exactly once, in order.
 """
 
 from __future__ import annotations
