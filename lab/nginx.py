@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import atexit
 import re
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from lab.system import find_tool
 from lab.timing import scaled
-from servers.runtime import free_port
-from servers.tether import Tethered, spawn
+from servers.runtime import accepts_connections, free_port
+from servers.tether import Tethered, spawn, wait_until_ready
 
 MAP_UPGRADE = """map $http_upgrade $connection_upgrade {
     default upgrade;
@@ -145,13 +143,14 @@ class Nginx:
         _running.add(self._process)
         if self.name is not None:
             _named[self.name] = self
-        deadline = time.monotonic() + scaled(10)
-        while not _listening(self.port):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                log = self.error_log()
-                self.stop()
-                raise RuntimeError(f"nginx did not start: {log}")
-            time.sleep(0.02)
+        wait_until_ready(
+            self._process,
+            lambda: accepts_connections(self.port),
+            what="nginx",
+            timeout=scaled(10),
+            on_failure=self.stop,
+            why=self.error_log,
+        )
         return self
 
     def pids(self) -> list[int]:
@@ -200,13 +199,6 @@ class Nginx:
 def _indent(text: str, spaces: int) -> str:
     return "\n".join(" " * spaces + line for line in text.strip().splitlines())
 
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-    except OSError:
-        return False
-    return True
 
 
 @atexit.register

@@ -23,13 +23,11 @@ import asyncio
 import atexit
 import contextlib
 import hashlib
-import socket
 import sys
-import time
 
 from lab.timing import scaled
-from servers.runtime import free_port
-from servers.tether import Tethered, spawn
+from servers.runtime import accepts_connections, free_port
+from servers.tether import Tethered, spawn, wait_until_ready
 
 _named: dict[str, Balancer] = {}
 
@@ -76,13 +74,13 @@ class Balancer:
         self._process = spawn(command)
         if self.name is not None:
             _named[self.name] = self
-        deadline = time.monotonic() + scaled(10)
-        while not _listening(self.port):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                error = self._process.error_output()
-                self.stop()
-                raise RuntimeError(f"the balancer did not start:\n{error}")
-            time.sleep(0.02)
+        wait_until_ready(
+            self._process,
+            lambda: accepts_connections(self.port),
+            what="the balancer",
+            timeout=scaled(10),
+            on_failure=self.stop,
+        )
         return self
 
     def stop(self) -> None:
@@ -149,13 +147,6 @@ def _stop_all() -> None:
     for balancer in list(_named.values()):
         balancer.stop()
 
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-    except OSError:
-        return False
-    return True
 
 
 # --- the balancer process ---------------------------------------------------------------------

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import atexit
 import sys
-import time
 
 import httpx
 
 from lab.timing import scaled
 from servers.runtime import free_port
-from servers.tether import Tethered, spawn
+from servers.tether import Tethered, spawn, wait_until_ready
 
 _running: dict[str, Backend] = {}
 
@@ -48,13 +47,13 @@ class Backend:
         command = [sys.executable, "-m", "servers.backend", "--name", self.name]
         self._process = spawn([*command, "--port", str(self.port), *self.extra])
         _running[self.name] = self
-        deadline = time.monotonic() + scaled(15)
-        while not _answering(self.url, self.name):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                error = self._process.error_output()
-                self.stop()
-                raise RuntimeError(f"backend {self.name} did not start:\n{error}")
-            time.sleep(0.02)
+        wait_until_ready(
+            self._process,
+            lambda: _answering(self.url, self.name),
+            what=f"backend {self.name}",
+            timeout=scaled(15),
+            on_failure=self.stop,
+        )
         return self
 
     def stop(self) -> None:

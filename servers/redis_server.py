@@ -19,7 +19,7 @@ import time
 from lab.system import INSTALL_HINTS, find_tool
 from lab.timing import scaled
 from servers.runtime import free_port
-from servers.tether import Tethered, spawn
+from servers.tether import Tethered, spawn, wait_until_ready
 
 _running: set[RedisServer] = set()
 
@@ -67,13 +67,13 @@ class RedisServer:
         ]  # fmt: skip
         self._process = spawn(command, folder=self.folder)
         _running.add(self)
-        deadline = time.monotonic() + scaled(10)
-        while self.command("PING") != "PONG":
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                error = self._process.error_output()
-                self.stop()
-                raise RuntimeError(f"redis-server did not start on port {self.port}:\n{error}")
-            time.sleep(0.01)
+        wait_until_ready(
+            self._process,
+            lambda: self.command("PING") == "PONG",
+            what=f"redis-server on port {self.port}",
+            timeout=scaled(10),
+            on_failure=self.stop,
+        )
         return self
 
     def stop(self, *, keep_data: bool = False) -> None:

@@ -251,6 +251,15 @@ def serve_streams(
     return _launch(runner, runner.start(host, port), name, scheme=scheme, path=path)
 
 
+def accepts_connections(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something listens on ``host:port`` (a TCP connect succeeds)."""
+    try:
+        socket.create_connection((host, port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
 def free_port() -> int:
     """A loopback port nobody listens on right now (for servers that cannot bind port 0)."""
     with socket.socket() as sock:

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 
 GRACE = 3.0
 """Seconds a stopped command gets after SIGTERM before SIGKILL."""
@@ -77,6 +79,27 @@ def spawn(command: list[str], *, folder: str | None = None, **streams) -> Tether
     cleaning up, the watchdog removes it. (On ``stop()`` it is left to its owner.)
     """
     return Tethered(command, folder=folder, **streams)
+
+
+def wait_until_ready(
+    process: Tethered,
+    ready: Callable[[], bool],
+    *,
+    what: str,
+    timeout: float,
+    on_failure: Callable[[], None],
+    why: Callable[[], str] | None = None,
+) -> None:
+    """Poll ``ready`` until it holds. If the command ends or ``timeout`` seconds pass first,
+    call ``on_failure`` (the owner's ``stop``) and raise ``RuntimeError`` with what the command
+    wrote to stderr, or ``why()``."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            error = why() if why is not None else process.error_output()
+            on_failure()
+            raise RuntimeError(f"{what} did not start:\n{error}")
+        time.sleep(0.02)
 
 
 def _kill_group(child: subprocess.Popen) -> None:

@@ -72,3 +72,21 @@ def test_a_folder_is_left_to_its_owner_on_stop(tmp_path):
     tethered = spawn(["sleep", "60"], folder=str(folder))
     tethered.stop()
     assert folder.exists()  # the owner is alive and removes it when it wants to
+
+
+def test_a_command_that_dies_before_it_is_ready_is_reported_with_its_own_words():
+    import pytest
+
+    from servers.tether import wait_until_ready
+
+    stopped = []
+    tethered = spawn(["sh", "-c", "echo 'port already in use' >&2; exit 1"])
+    with pytest.raises(RuntimeError, match="the thing did not start:\nport already in use"):
+        wait_until_ready(
+            tethered,
+            lambda: False,
+            what="the thing",
+            timeout=30,
+            on_failure=lambda: stopped.append(1),
+        )
+    assert stopped == [1]
