@@ -16,7 +16,6 @@ location block they point at.
 
 from __future__ import annotations
 
-import atexit
 import re
 import subprocess
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 from lab.system import find_tool
 from lab.timing import scaled
 from servers.runtime import accepts_connections, free_port
-from servers.tether import Tethered, spawn, wait_until_ready
+from servers.tether import Service
 
 MAP_UPGRADE = """map $http_upgrade $connection_upgrade {
     default upgrade;
@@ -60,9 +59,6 @@ http {{
 }}
 """
 
-_running: set[Tethered] = set()
-_named: dict[str, Nginx] = {}
-
 
 class NginxConfigError(RuntimeError):
     """nginx refused the config: ``.message`` is what nginx said, ``.location_line`` the line of
@@ -74,7 +70,7 @@ class NginxConfigError(RuntimeError):
         self.location_line = location_line
 
 
-class Nginx:
+class Nginx(Service):
     """nginx proxying to ``upstreams`` (``host:port`` strings) with the given ``location`` block."""
 
     def __init__(
@@ -90,11 +86,11 @@ class Nginx:
         self.executable = find_tool("nginx")
         if self.executable is None:
             raise RuntimeError("nginx is not installed (apt-get install nginx)")
-        self.name, self.upstreams = name, list(upstreams)
+        self.upstreams = list(upstreams)
         self._folder = tempfile.TemporaryDirectory(
             prefix="course-nginx-", ignore_cleanup_errors=True
         )
-        self.port = free_port()
+        super().__init__(free_port(), name)
         parts = {
             "folder": self._folder.name,
             "port": self.port,
@@ -110,15 +106,10 @@ class Nginx:
         self.config = CONFIG.format(location=_indent(self.location, 8), **parts)
         self.config_path = Path(self._folder.name) / "nginx.conf"
         self.config_path.write_text(self.config)
-        self._process: Tethered | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     def test_config(self) -> None:
         """Ask nginx (``nginx -t``) whether it accepts the config; ``NginxConfigError`` if not."""
@@ -135,23 +126,14 @@ class Nginx:
         """Test the config, stop any nginx of the same name, start this one, wait until it
         listens."""
         self.test_config()
-        if self.name is not None and self.name in _named:
-            _named[self.name].stop()
-        self._process = spawn(
-            [self.executable, "-c", str(self.config_path)], folder=self._folder.name
-        )
-        _running.add(self._process)
-        if self.name is not None:
-            _named[self.name] = self
-        wait_until_ready(
-            self._process,
+        return self._launch(
+            [self.executable, "-c", str(self.config_path)],
             lambda: accepts_connections(self.port),
             what="nginx",
             timeout=scaled(10),
-            on_failure=self.stop,
+            folder=self._folder.name,
             why=self.error_log,
         )
-        return self
 
     def pids(self) -> list[int]:
         """nginx's master and worker process ids (for tests that check they are gone)."""
@@ -169,13 +151,8 @@ class Nginx:
         return path.read_text() if path.exists() else ""
 
     def stop(self) -> None:
-        """Stop nginx and its workers; safe to call twice."""
-        if self._process is not None:
-            self._process.stop()
-            _running.discard(self._process)
-            self._process = None
-        if self.name is not None and _named.get(self.name) is self:
-            del _named[self.name]
+        """Stop nginx and its workers, and remove its folder; safe to call twice."""
+        super().stop()
         self._folder.cleanup()
 
     def _location_line(self, message: str) -> int | None:
@@ -185,12 +162,6 @@ class Nginx:
         line = int(found.group(1)) - self._location_starts + 1
         return line if 1 <= line <= len(self.location.splitlines()) else None
 
-    def __enter__(self) -> Nginx:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         state = "running" if self._process is not None else "stopped"
         return f"<Nginx {self.url} → {', '.join(self.upstreams)} {state}>"
@@ -198,10 +169,3 @@ class Nginx:
 
 def _indent(text: str, spaces: int) -> str:
     return "\n".join(" " * spaces + line for line in text.strip().splitlines())
-
-
-
-@atexit.register
-def _stop_leftovers() -> None:
-    for process in list(_running):
-        process.stop()

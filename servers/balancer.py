@@ -20,16 +20,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import atexit
 import contextlib
 import hashlib
 import sys
 
 from lab.timing import scaled
 from servers.runtime import accepts_connections, free_port
-from servers.tether import Tethered, spawn, wait_until_ready
-
-_named: dict[str, Balancer] = {}
+from servers.tether import Service
 
 PROXY = """location / {
     proxy_pass http://backend;
@@ -42,7 +39,7 @@ PROXY = """location / {
 """The location block lesson 09 ends with: WebSockets and SSE both work through it."""
 
 
-class Balancer:
+class Balancer(Service):
     """The Python TCP balancer as a process tied to the kernel; labelled as the fallback."""
 
     kind = "Python TCP balancer (fallback: nginx is not installed)"
@@ -55,47 +52,25 @@ class Balancer:
         idle_timeout: float | None = None,
         name: str | None = None,
     ) -> None:
+        super().__init__(free_port(), name)
         self.upstreams, self.sticky, self.idle_timeout = list(upstreams), sticky, idle_timeout
-        self.name, self.port = name, free_port()
-        self._process: Tethered | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Balancer:
-        if self.name is not None and self.name in _named:
-            _named[self.name].stop()
         command = [sys.executable, "-m", "servers.balancer", "--port", str(self.port)]
         command += [part for u in self.upstreams for part in ("--upstream", u)]
         command += ["--sticky"] if self.sticky else []
         if self.idle_timeout is not None:
             command += ["--idle-timeout", str(self.idle_timeout)]
-        self._process = spawn(command)
-        if self.name is not None:
-            _named[self.name] = self
-        wait_until_ready(
-            self._process,
+        return self._launch(
+            command,
             lambda: accepts_connections(self.port),
             what="the balancer",
             timeout=scaled(10),
-            on_failure=self.stop,
         )
-        return self
-
-    def stop(self) -> None:
-        """Stop the process; safe to call twice."""
-        if self._process is not None:
-            self._process.stop()
-            self._process = None
-        if self.name is not None and _named.get(self.name) is self:
-            del _named[self.name]
-
-    def __enter__(self) -> Balancer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         mode = "sticky by client address" if self.sticky else "round-robin"
@@ -140,13 +115,6 @@ def front(
         idle_timeout=seconds,
         name=name,
     ).start()
-
-
-@atexit.register
-def _stop_all() -> None:
-    for balancer in list(_named.values()):
-        balancer.stop()
-
 
 
 # --- the balancer process ---------------------------------------------------------------------

@@ -10,7 +10,6 @@ False)`` comes back empty, as a Redis without persistence does. ``stop()`` remov
 
 from __future__ import annotations
 
-import atexit
 import shutil
 import socket
 import tempfile
@@ -19,12 +18,10 @@ import time
 from lab.system import INSTALL_HINTS, find_tool
 from lab.timing import scaled
 from servers.runtime import free_port
-from servers.tether import Tethered, spawn, wait_until_ready
-
-_running: set[RedisServer] = set()
+from servers.tether import Service
 
 
-class RedisServer:
+class RedisServer(Service):
     """One ``redis-server``: ``port``, ``url`` (``redis://127.0.0.1:PORT``), ``address``."""
 
     def __init__(self, port: int | None = None, *, executable: str | None = None) -> None:
@@ -33,21 +30,12 @@ class RedisServer:
             raise FileNotFoundError(
                 f"redis-server is not installed ({INSTALL_HINTS['redis-server']})"
             )
-        self.port = port or free_port()
+        super().__init__(port or free_port())
         self.folder: str | None = None
-        self._process: Tethered | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}"
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def start(self) -> RedisServer:
         """Start it (in a fresh temporary folder unless restarting) and wait for ``PONG``."""
@@ -65,25 +53,19 @@ class RedisServer:
             "--logfile", "",
             "--loglevel", "warning",
         ]  # fmt: skip
-        self._process = spawn(command, folder=self.folder)
-        _running.add(self)
-        wait_until_ready(
-            self._process,
+        return self._launch(
+            command,
             lambda: self.command("PING") == "PONG",
             what=f"redis-server on port {self.port}",
             timeout=scaled(10),
-            on_failure=self.stop,
+            folder=self.folder,
         )
-        return self
 
     def stop(self, *, keep_data: bool = False) -> None:
         """Stop it; with ``keep_data`` save a snapshot first, for ``start()`` to load."""
-        if self._process is not None:
-            if keep_data and self.running:
-                self.command("SHUTDOWN", "SAVE")
-            self._process.stop()
-            self._process = None
-        _running.discard(self)
+        if keep_data and self.running:
+            self.command("SHUTDOWN", "SAVE")
+        super().stop()
         if not keep_data and self.folder:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
@@ -109,18 +91,5 @@ class RedisServer:
             return int(reply[1:])
         return reply or None
 
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         return f"<RedisServer {self.url} {'running' if self.running else 'stopped'}>"
-
-
-@atexit.register
-def stop_all() -> None:
-    """Stop every redis-server still running."""
-    for server in list(_running):
-        server.stop()

@@ -11,6 +11,7 @@ when the kernel died without removing it.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -100,6 +101,82 @@ def wait_until_ready(
             on_failure()
             raise RuntimeError(f"{what} did not start:\n{error}")
         time.sleep(0.02)
+
+
+class Service:
+    """A tethered command serving on a loopback ``port`` (lessons 09 and 10).
+
+    The lifecycle nginx, the fallback balancer, the feed backends and Redis share: ``_launch``
+    stops a running service of the same class and ``name`` first (so re-running a cell is
+    safe), spawns the command and waits until it is ready; ``stop()`` is safe twice; a ``with``
+    block starts and stops it; whatever still runs is stopped at exit. Subclasses write
+    ``start()`` (the command and its readiness) and extend ``stop()`` for their own cleanup.
+    """
+
+    def __init__(self, port: int, name: str | None = None) -> None:
+        self.port, self.name = port, name
+        self._process: Tethered | None = None
+
+    @property
+    def address(self) -> str:
+        """``host:port``, as an nginx ``upstream`` block wants it."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _launch(
+        self,
+        command: list[str],
+        ready: Callable[[], bool],
+        *,
+        what: str,
+        timeout: float,
+        folder: str | None = None,
+        why: Callable[[], str] | None = None,
+    ):
+        previous = _started.get(self._key)
+        if previous is not None:
+            previous.stop()
+        self._process = spawn(command, folder=folder)
+        _started[self._key] = self
+        wait_until_ready(
+            self._process, ready, what=what, timeout=timeout, on_failure=self.stop, why=why
+        )
+        return self
+
+    def stop(self) -> None:
+        """Stop the command and everything it started; safe to call twice."""
+        if self._process is not None:
+            self._process.stop()
+            self._process = None
+        if _started.get(self._key) is self:
+            del _started[self._key]
+
+    @property
+    def _key(self) -> tuple:
+        return (type(self), self.name if self.name is not None else id(self))
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+_started: dict[tuple, Service] = {}
+
+
+def started(kind: type[Service]) -> list[Service]:
+    """The services of ``kind`` running now (started and not yet stopped)."""
+    return [service for (cls, _), service in _started.items() if cls is kind]
+
+
+@atexit.register
+def _stop_all() -> None:
+    for service in list(_started.values()):
+        service.stop()
 
 
 def _kill_group(child: subprocess.Popen) -> None:

@@ -90,3 +90,21 @@ def test_a_command_that_dies_before_it_is_ready_is_reported_with_its_own_words()
             on_failure=lambda: stopped.append(1),
         )
     assert stopped == [1]
+
+
+def test_starting_a_service_of_the_same_kind_and_name_stops_the_old_one_first():
+    from servers.runtime import free_port
+    from servers.tether import Service, started
+
+    class Sleeper(Service):
+        def start(self):
+            return self._launch(["sleep", "60"], lambda: True, what="sleep", timeout=5)
+
+    first = Sleeper(free_port(), "test-same-name").start()
+    second = Sleeper(free_port(), "test-same-name").start()
+    with Sleeper(free_port(), "test-other-name") as other:
+        assert not first.running and second.running and other.running
+        assert started(Sleeper) == [second, other]
+    second.stop()
+    second.stop()
+    assert started(Sleeper) == []
