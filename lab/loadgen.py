@@ -14,13 +14,13 @@ request, stream or socket may not have reached the server yet. A cell that needs
 waits for the server to count them (``feed.waiting``, a backend's ``/backend``).
 
 Each group of clients talks to the server through its own ``ByteMeter``, so bytes are counted
-per group, headers included. The process is killed if the kernel exits first.
+per group, headers included. The process is killed if the kernel exits first
+(``servers.lifecycle``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import json
 import queue
 import random
@@ -31,6 +31,13 @@ from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
 from lab.timing import scaled
+from servers import lifecycle
+from servers.limits import raise_open_file_limit
+
+SOCKETS_PER_CLIENT = 3
+"""Files each client holds in the child: its own socket, and the byte meter's two ends. Each
+also holds one at the server; both processes raise their open-file limit (``servers.limits``)
+first, since a laptop's default soft limit (256 or 1024) would stop a thousand clients."""
 
 
 @dataclass
@@ -119,7 +126,17 @@ class LoadResults:
         return self.groups[name]
 
 
-_running: set[subprocess.Popen] = set()
+class _Child:
+    """The clients' process, kept in ``servers.lifecycle`` so that it is killed at exit."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+
+    def stop(self) -> None:
+        lifecycle.forget(self)
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
 
 class LoadGenerator:
@@ -138,6 +155,7 @@ class LoadGenerator:
         self._lines: queue.Queue[str] = queue.Queue()
 
     def __enter__(self) -> LoadGenerator:
+        raise_open_file_limit()  # this process serves the clients: one socket each
         self._process = subprocess.Popen(
             [sys.executable, "-m", "lab.loadgen", json.dumps(self.spec)],
             stdin=subprocess.PIPE,
@@ -146,7 +164,7 @@ class LoadGenerator:
             text=True,
             start_new_session=True,
         )
-        _running.add(self._process)
+        self._child = lifecycle.keep(_Child(self._process))
         threading.Thread(target=self._read_lines, daemon=True).start()
         self._expect("ready", scaled(30))
         return self
@@ -176,7 +194,7 @@ class LoadGenerator:
         self._process.stdin.flush()
         payload = json.loads(self._expect("{", scaled(60)))
         self._process.wait(timeout=scaled(10))
-        _running.discard(self._process)
+        lifecycle.forget(self._child)
         return LoadResults({g["name"]: GroupResult(**g) for g in payload["groups"]})
 
     def _read_lines(self) -> None:
@@ -197,16 +215,7 @@ class LoadGenerator:
         return line
 
     def _kill(self) -> None:
-        if self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
-        _running.discard(self._process)
-
-
-@atexit.register
-def _kill_leftovers() -> None:
-    for process in list(_running):
-        process.kill()
+        self._child.stop()
 
 
 # --- the child process -----------------------------------------------------------------------
@@ -298,4 +307,5 @@ def _client(group: dict, session, url: str, stop, log, since: int, rng: random.R
 
 
 if __name__ == "__main__":
+    raise_open_file_limit()
     print(json.dumps(asyncio.run(_run(json.loads(sys.argv[1])))), flush=True)

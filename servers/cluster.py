@@ -3,7 +3,7 @@
 ``start_backends(3)`` starts ``b1``, ``b2``, ``b3`` (``python -m servers.backend``) on free
 loopback ports through ``servers.tether``, so they die with the kernel however it ends, and
 returns once each is answering. ``Backend.restart()`` brings one back on the same port, as a
-deploy would. Backends still running are stopped at exit (``servers.tether.Service``).
+deploy would. Backends still running are stopped at exit (``servers.lifecycle``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import sys
 import httpx
 
 from lab.timing import scaled
+from servers import lifecycle
 from servers.runtime import free_port
-from servers.tether import Service, started
+from servers.tether import Service
 
 
 class Backend(Service):
@@ -54,7 +55,7 @@ def start_backends(count: int, *, prefix: str = "b", extra: list[str] = ()) -> l
 
 
 def running_backends() -> list[Backend]:
-    return started(Backend)
+    return lifecycle.kept(Backend)
 
 
 def _answering(url: str, name: str) -> bool:

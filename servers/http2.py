@@ -11,7 +11,6 @@ two differ only in protocol. The browser must be told to accept the certificate
 from __future__ import annotations
 
 import asyncio
-import atexit
 import tempfile
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import trustme
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 
-from servers import runtime
+from servers import lifecycle, runtime
 from servers.sse import encode_comment, encode_event
 
 PAGE = b"<!doctype html><title>one origin</title><p>connection-limit lab</p>"
@@ -151,7 +150,7 @@ class TLSServer:
                 return
 
         runtime.run(launch(), timeout=10)
-        _running.add(self)
+        lifecycle.keep(self)
         return self
 
     def stop(self) -> None:
@@ -169,7 +168,7 @@ class TLSServer:
         runtime.run(shut_down(), timeout=10)
         self._task = None
         self._folder.cleanup()
-        _running.discard(self)
+        lifecycle.forget(self)
 
     def __enter__(self) -> TLSServer:
         return self.start()
@@ -178,15 +177,6 @@ class TLSServer:
         self.stop()
 
 
-_running: set[TLSServer] = set()
-
-
 def serve_tls(*, http2: bool = True) -> TLSServer:
     """Start the app over TLS, offering HTTP/2 (``http2=True``) or only HTTP/1.1."""
     return TLSServer(http2=http2).start()
-
-
-@atexit.register
-def _stop_all() -> None:
-    for server in list(_running):
-        server.stop()

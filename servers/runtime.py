@@ -10,13 +10,14 @@ to do both, and the servers keep answering.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import socket
 import threading
 from collections.abc import Coroutine
 from typing import Any
 
 from aiohttp import web
+
+from servers import lifecycle
 
 SHUTDOWN_GRACE = 0.25
 """Seconds a running handler (an SSE stream, a WebSocket) gets to finish before it is cancelled."""
@@ -27,8 +28,6 @@ too few when a lesson opens hundreds of connections at once)."""
 
 _lock = threading.RLock()
 _loop_thread: _LoopThread | None = None
-_named: dict[str, Server] = {}
-_running: set[Server] = set()
 
 
 class _LoopThread:
@@ -52,9 +51,11 @@ class _LoopThread:
             )
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def close(self) -> None:
-        """Cancel what is left on the loop, stop it and wait for the thread."""
-        if self.loop.is_closed():
+    def stop(self) -> None:
+        """Cancel what is left on the loop, stop it and wait for the thread (kept in
+        ``servers.lifecycle`` before any server on it, so stopped after them at exit)."""
+        lifecycle.forget(self)
+        if self.loop.is_closed() or not self.thread.is_alive():
             return
         self.run(_cancel_other_tasks())
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -74,7 +75,9 @@ def _loop() -> _LoopThread:
     global _loop_thread
     with _lock:
         if _loop_thread is None or not _loop_thread.thread.is_alive():
-            _loop_thread = _LoopThread()
+            if _loop_thread is not None:
+                lifecycle.forget(_loop_thread)
+            _loop_thread = lifecycle.keep(_LoopThread())
         return _loop_thread
 
 
@@ -139,9 +142,7 @@ class Server:
             if self._stopped:
                 return
             self._stopped = True
-            _running.discard(self)
-            if self.name is not None and _named.get(self.name) is self:
-                del _named[self.name]
+            lifecycle.forget(self)
         run(self._runner.cleanup())
 
     def __enter__(self) -> Server:
@@ -172,15 +173,17 @@ def serve(
 
 
 def _launch(runner, starting, name: str | None, **url_parts: str) -> Server:
-    """Stop the server of the same name, start this one, and keep track of it."""
+    """Stop the server of the same name, start this one, and keep it in ``servers.lifecycle``."""
+    _loop()  # kept before the server, so that at exit the server stops first
+    server = Server(runner, "", 0, name, **url_parts)
     with _lock:
-        if name is not None and name in _named:
-            _named[name].stop()
-        bound_host, bound_port = run(starting)
-        server = Server(runner, bound_host, bound_port, name, **url_parts)
-        _running.add(server)
-        if name is not None:
-            _named[name] = server
+        lifecycle.keep(server, name=name)
+        try:
+            server.host, server.port = run(starting)
+        except BaseException:
+            server._stopped = True
+            lifecycle.forget(server)
+            raise
         return server
 
 
@@ -268,20 +271,6 @@ def free_port() -> int:
 
 
 def running_servers() -> list[Server]:
-    """Every server started by ``serve`` and not stopped yet."""
-    with _lock:
-        return list(_running)
-
-
-def stop_all() -> None:
-    """Stop every running server (run at interpreter exit)."""
-    for server in running_servers():
-        server.stop()
-
-
-@atexit.register
-def _shutdown() -> None:
-    stop_all()
-    with _lock:
-        if _loop_thread is not None and _loop_thread.thread.is_alive():
-            _loop_thread.close()
+    """Every server started by ``serve`` and not stopped yet (``servers.lifecycle`` stops
+    them, and then the loop, at exit)."""
+    return lifecycle.kept(Server)

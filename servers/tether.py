@@ -11,7 +11,6 @@ when the kernel died without removing it.
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import signal
@@ -21,6 +20,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+
+from servers import lifecycle
 
 GRACE = 3.0
 """Seconds a stopped command gets after SIGTERM before SIGKILL."""
@@ -109,7 +110,8 @@ class Service:
     The lifecycle nginx, the fallback balancer, the feed backends and Redis share: ``_launch``
     stops a running service of the same class and ``name`` first (so re-running a cell is
     safe), spawns the command and waits until it is ready; ``stop()`` is safe twice; a ``with``
-    block starts and stops it; whatever still runs is stopped at exit. Subclasses write
+    block starts and stops it; whatever still runs is stopped at exit (``servers.lifecycle``,
+    where ``lifecycle.kept(Backend)`` lists the running services of a kind). Subclasses write
     ``start()`` (the command and its readiness) and extend ``stop()`` for their own cleanup.
     """
 
@@ -136,11 +138,10 @@ class Service:
         folder: str | None = None,
         why: Callable[[], str] | None = None,
     ):
-        previous = _started.get(self._key)
-        if previous is not None:
-            previous.stop()
+        if self._process is not None:  # started again: the old command goes first
+            self._process.stop()
+        lifecycle.keep(self, name=self.name)  # stops the running one of this class and name
         self._process = spawn(command, folder=folder)
-        _started[self._key] = self
         wait_until_ready(
             self._process, ready, what=what, timeout=timeout, on_failure=self.stop, why=why
         )
@@ -151,32 +152,13 @@ class Service:
         if self._process is not None:
             self._process.stop()
             self._process = None
-        if _started.get(self._key) is self:
-            del _started[self._key]
-
-    @property
-    def _key(self) -> tuple:
-        return (type(self), self.name if self.name is not None else id(self))
+        lifecycle.forget(self)
 
     def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-
-_started: dict[tuple, Service] = {}
-
-
-def started(kind: type[Service]) -> list[Service]:
-    """The services of ``kind`` running now (started and not yet stopped)."""
-    return [service for (cls, _), service in _started.items() if cls is kind]
-
-
-@atexit.register
-def _stop_all() -> None:
-    for service in list(_started.values()):
-        service.stop()
 
 
 def _kill_group(child: subprocess.Popen) -> None:

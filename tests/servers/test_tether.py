@@ -93,8 +93,9 @@ def test_a_command_that_dies_before_it_is_ready_is_reported_with_its_own_words()
 
 
 def test_starting_a_service_of_the_same_kind_and_name_stops_the_old_one_first():
+    from servers.lifecycle import kept
     from servers.runtime import free_port
-    from servers.tether import Service, started
+    from servers.tether import Service
 
     class Sleeper(Service):
         def start(self):
@@ -104,7 +105,7 @@ def test_starting_a_service_of_the_same_kind_and_name_stops_the_old_one_first():
     second = Sleeper(free_port(), "test-same-name").start()
     with Sleeper(free_port(), "test-other-name") as other:
         assert not first.running and second.running and other.running
-        assert started(Sleeper) == [second, other]
+        assert kept(Sleeper) == [second, other]
     second.stop()
     second.stop()
-    assert started(Sleeper) == []
+    assert kept(Sleeper) == []
