@@ -27,8 +27,7 @@ import os
 
 from aiohttp import WSMsgType, web
 
-from servers.feed import FEED, Feed, make_app
-from servers.ws import SOCKETS
+from servers.feed import FEED, SOCKETS, Feed, make_app
 
 NAME = web.AppKey("backend_name", str)
 WS_HEARTBEAT = web.AppKey("ws_heartbeat", object)

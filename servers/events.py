@@ -10,12 +10,13 @@ cannot set headers) gets every post it missed first. A quiet stream carries a co
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from servers.feed import EVENTS, FEED, Feed, parse_post_id
-from servers.http import compact_json
+from servers.feed.model import Feed
+from servers.http import compact_json, parse_post_id
 from servers.sse import encode_comment, encode_event
 
 HEADERS = {
@@ -33,11 +34,20 @@ class EventOptions:
     """Seconds of quiet before a comment line is sent."""
 
 
-async def stream_events(request: web.Request) -> web.StreamResponse:
+def routes(feed_of: Callable[[web.Request], Feed], options: EventOptions) -> list:
+    """``GET /events`` on the feed ``feed_of(request)`` (looked up per request)."""
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        return await stream_events(request, feed_of(request), options)
+
+    return [web.get("/events", events)]
+
+
+async def stream_events(
+    request: web.Request, feed: Feed, options: EventOptions
+) -> web.StreamResponse:
     """``GET /events``: replay after ``Last-Event-ID``, then every new post, until the client
     goes away or the server stops."""
-    feed: Feed = request.app[FEED]
-    options: EventOptions = request.app[EVENTS]
     response = web.StreamResponse(headers=HEADERS)
     await response.prepare(request)
     try:

@@ -32,6 +32,17 @@ def bad_request(message: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(reason="Bad Request", text=message)
 
 
+def parse_post_id(value: str, field: str) -> int:
+    """A post id from a query string or a header, or a 400 that says what was wrong."""
+    try:
+        post_id = int(value)
+    except ValueError:
+        raise bad_request(f'"{field}" must be a post id (a whole number), got {value!r}') from None
+    if post_id < 0:
+        raise bad_request(f'"{field}" must be 0 or more, got {post_id}')
+    return post_id
+
+
 @web.middleware
 async def json_errors(request: web.Request, handler):
     """Turn aiohttp's HTTP errors (400, 404, 405, 413, ...) into JSON bodies."""

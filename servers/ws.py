@@ -12,16 +12,15 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
-from servers.feed import FEED, Feed, parse_post_id
-from servers.http import compact_json, json_error
+from servers.feed.model import Feed, PostNotTaken
+from servers.http import compact_json, json_error, parse_post_id
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
-ORIGINS = web.AppKey("ws_origins", object)
-SOCKETS = web.AppKey("ws_sockets", weakref.WeakSet)
 
 
 def origin_allowed(origin: str | None, allowed: frozenset[str] | None) -> bool:
@@ -34,24 +33,34 @@ def origin_allowed(origin: str | None, allowed: frozenset[str] | None) -> bool:
     return parts.scheme in ("http", "https") and (parts.hostname or "") in LOOPBACK_HOSTS | {"::1"}
 
 
-def setup(app: web.Application, allowed_origins: frozenset[str] | None) -> None:
-    """Add ``/ws`` to the feed's app, and close its sockets with 1001 when the server stops."""
-    app[ORIGINS] = allowed_origins
-    app[SOCKETS] = weakref.WeakSet()
-    app.router.add_get("/ws", websocket)
-    app.on_shutdown.append(_close_all)
+def routes(
+    feed_of: Callable[[web.Request], Feed],
+    sockets: weakref.WeakSet,
+    allowed_origins: frozenset[str] | None,
+) -> list:
+    """``GET /ws`` on the feed ``feed_of(request)``; each open socket is kept in ``sockets``
+    (for ``close_all`` when the server stops)."""
+
+    async def ws(request: web.Request) -> web.StreamResponse:
+        return await websocket(request, feed_of(request), sockets, allowed_origins)
+
+    return [web.get("/ws", ws)]
 
 
-async def websocket(request: web.Request) -> web.StreamResponse:
+async def websocket(
+    request: web.Request,
+    feed: Feed,
+    sockets: weakref.WeakSet,
+    allowed_origins: frozenset[str] | None,
+) -> web.StreamResponse:
     """``GET /ws``: posts down, ``{"text": ...}`` up, on one connection."""
     origin = request.headers.get("Origin")
-    if not origin_allowed(origin, request.app[ORIGINS]):
+    if not origin_allowed(origin, allowed_origins):
         return json_error(403, f"Origin {origin!r} may not open this WebSocket")
-    feed: Feed = request.app[FEED]
     since = parse_post_id(request.query.get("since", str(feed.last_id)), "since")
     ws = web.WebSocketResponse(heartbeat=20.0)
     await ws.prepare(request)
-    request.app[SOCKETS].add(ws)
+    sockets.add(ws)
     pushing = asyncio.ensure_future(_push_posts(ws, feed, since))
     try:
         async for message in ws:
@@ -81,10 +90,11 @@ async def _publish(ws: web.WebSocketResponse, feed: Feed, data: str) -> None:
         await feed.submit(message["text"])
     except (ValueError, TypeError) as error:  # JSONDecodeError is a ValueError
         await ws.send_str(json.dumps({"error": str(error)}))
-    except web.HTTPException as error:  # a backplane that is down (lesson 10)
-        await ws.send_str(json.dumps({"error": error.text}))
+    except PostNotTaken as error:  # a backplane that is down (lesson 10)
+        await ws.send_str(json.dumps({"error": str(error)}))
 
 
-async def _close_all(app: web.Application) -> None:
-    for ws in list(app[SOCKETS]):
+async def close_all(sockets: weakref.WeakSet) -> None:
+    """Close every socket in ``sockets`` with 1001 (going away): the server is stopping."""
+    for ws in list(sockets):
         await ws.close(code=1001, message=b"server shutting down")

@@ -1,31 +1,29 @@
-"""The running example: a news feed answering "do we have new posts?" (lesson 00).
+"""The feed itself: posts with rising ids, a bounded history, waiters woken (lesson 00).
 
-``Feed`` holds the posts; ``make_app(feed)`` serves them over HTTP. Later lessons add a route
-per transport to the same app, so every lesson compares like with like.
+``Feed`` knows nothing of HTTP: ``servers.feed.app`` serves it, one route module per
+transport. ``PostNotTaken`` is how a feed says a post could not be taken for a reason other
+than its text (lesson 10: a backplane that is down); the HTTP edge turns it into a status.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
 
-from aiohttp import web
-
-from servers.http import bad_request, compact_json, make_base_app, preflight
-
-FEED = web.AppKey("feed", "Feed")
-LONGEST_WAIT = web.AppKey("longest_wait", float)
-EVENTS = web.AppKey("events", object)
 MAX_TEXT = 1000
 """Longest post text accepted, in characters."""
-MAX_WAIT = 30.0
-"""Longest a long-poll request is held, in seconds (RFC 6202 section 5.5 calls 30 s safe)."""
-DEFAULT_WAIT = 25.0
-"""How long ``/posts/wait`` holds a request when the client gives no ``timeout``."""
+
+
+class PostNotTaken(RuntimeError):
+    """``submit`` could not take a post, for a reason that is not its text.
+
+    ``temporary``: the cause may pass (try again later; HTTP says 503), else it is a fault
+    someone must fix (500). The message says whether the post may have been published.
+    """
+
+    temporary = False
 
 
 class Feed:
@@ -56,7 +54,8 @@ class Feed:
     async def submit(self, text: str) -> dict:
         """``publish`` as the handlers call it, on the servers' loop. A feed fed by a pub/sub
         backplane (``servers.backplane.BackplaneFeed``, lesson 10) sends the text through the
-        backplane instead, which numbers the post for every backend."""
+        backplane instead, which numbers the post for every backend. ``ValueError``: the text
+        is refused; ``PostNotTaken``: the post could not be taken now."""
         return self.publish(text)
 
     def add(self, post: dict) -> bool:
@@ -127,6 +126,11 @@ class Feed:
                     self._waiters.discard(waiter)
 
     @property
+    def history(self) -> int:
+        """How many posts the feed keeps (the newest)."""
+        return self._posts.maxlen
+
+    @property
     def waiting(self) -> int:
         """How many ``wait_for_posts`` calls are parked right now."""
         return len(self._waiters)
@@ -180,63 +184,3 @@ def _wake_all(futures: list[asyncio.Future]) -> None:
     for future in futures:
         if not future.done():
             future.set_result(None)
-
-
-def make_app(
-    feed: Feed | None = None,
-    *,
-    max_wait: float = MAX_WAIT,
-    retry_ms: int = 3000,
-    heartbeat: float = 15.0,
-    allowed_origins: Iterable[str] | None = None,
-) -> web.Application:
-    """The feed's HTTP app, one route per transport; CORS and JSON errors throughout.
-
-    ``POST /posts`` and ``GET /posts?since=ID`` (lesson 00, ETag from lesson 01),
-    ``GET /posts/wait?since=ID&timeout=S`` (lesson 02), holding a request at most
-    ``max_wait`` seconds; ``GET /events`` (lesson 03), asking clients to wait ``retry_ms``
-    before reconnecting and sending a heartbeat comment every ``heartbeat`` seconds of quiet;
-    ``GET /ws`` (lessons 06-07), open to browsers from ``allowed_origins`` (default: any
-    loopback origin).
-    """
-    from servers import events, polling, ws  # they import this module's Feed and keys
-
-    app = make_base_app()
-    app[FEED] = feed if feed is not None else Feed()
-    app[LONGEST_WAIT] = max_wait
-    app[EVENTS] = events.EventOptions(retry_ms=retry_ms, heartbeat=heartbeat)
-    app.router.add_post("/posts", publish_post)
-    app.router.add_get("/posts", polling.list_posts)
-    app.router.add_route("OPTIONS", "/posts", preflight)
-    app.router.add_get("/posts/wait", polling.wait_for_posts)
-    app.router.add_get("/events", events.stream_events)
-    ws.setup(app, frozenset(allowed_origins) if allowed_origins is not None else None)
-    return app
-
-
-async def publish_post(request: web.Request) -> web.Response:
-    """``POST /posts`` with ``{"text": ...}``: 201 and the post, or 400 saying what was wrong."""
-    try:
-        body = json.loads(await request.read())
-    except UnicodeDecodeError:
-        raise bad_request("the body is not UTF-8 text") from None
-    except json.JSONDecodeError as error:
-        raise bad_request(f'the body is not valid JSON ({error}); send {{"text": "..."}}') from None
-    if not isinstance(body, dict) or "text" not in body:
-        raise bad_request('the body must be a JSON object with a "text" field: {"text": "..."}')
-    try:
-        post = await request.app[FEED].submit(body["text"])
-    except ValueError as error:
-        raise bad_request(str(error)) from None
-    return web.json_response(post, status=201, dumps=compact_json)
-
-
-def parse_post_id(value: str, field: str) -> int:
-    """A post id from a query string, or a 400 that says what was wrong."""
-    try:
-        post_id = int(value)
-    except ValueError:
-        raise bad_request(f'"{field}" must be a post id (a whole number), got {value!r}') from None
-    if post_id < 0:
-        raise bad_request(f'"{field}" must be 0 or more, got {post_id}')
-    return post_id
