@@ -82,7 +82,8 @@ class EventParser:
 
     def __init__(self, last_event_id: str = "") -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._text = ""
+        self._partial: list[str] = []
+        """The pieces of the one line not yet ended: all the parser keeps between chunks."""
         self._started = False
         self._after_cr = False
         self._data = ""
@@ -92,24 +93,36 @@ class EventParser:
         self.retry: int | None = None
 
     def feed(self, chunk: bytes) -> list[Event]:
-        """Parse the next bytes of the stream."""
+        """Parse the next bytes of the stream.
+
+        Linear in the chunk: it is split once, each line copied once, and only the unfinished
+        last line is kept for the next chunk.
+        """
         text = self._decoder.decode(chunk)
-        if not self._started and text:
+        if not text:  # nothing, or the start of a character split across chunks
+            return []
+        if not self._started:
             self._started = True
             text = text.removeprefix("\ufeff")
-        if self._after_cr and text.startswith("\n"):
-            text = text[1:]  # the LF of a CRLF split across chunks
-        if text:
-            self._after_cr = False
-        self._text += text
+        if self._after_cr:
+            self._after_cr = False  # whatever comes next, the CR's line break is complete
+            if text.startswith("\n"):
+                text = text[1:]  # the LF of a CRLF split across chunks
+        if "\r" in text:
+            lines = _LINE_BREAK.split(text)
+            self._after_cr = text.endswith("\r")  # the line ends here even if an LF follows
+        else:
+            lines = text.split("\n")
+        if len(lines) == 1:
+            self._partial.append(text)
+            return []
+        if self._partial:
+            self._partial.append(lines[0])
+            lines[0] = "".join(self._partial)
+        rest = lines.pop()
+        self._partial = [rest] if rest else []
         events = []
-        while True:
-            match = _LINE_BREAK.search(self._text)
-            if match is None:
-                break
-            if match.group() == "\r" and match.end() == len(self._text):
-                self._after_cr = True  # the line ends here even if an LF follows later
-            line, self._text = self._text[: match.start()], self._text[match.end() :]
+        for line in lines:
             event = self._line(line)
             if event is not None:
                 events.append(event)

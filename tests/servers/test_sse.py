@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from servers.sse import Event, EventParser, encode_comment, encode_event
 
@@ -65,6 +69,14 @@ def test_a_crlf_split_across_two_chunks_is_one_line_break_not_two():
     assert parser.feed(b"data: a\r") == []
     assert parser.feed(b"\ndata: b\r\n\r") == [Event("a\nb")]
     assert parser.feed(b"\n") == []  # the LF of the CRLF above, not a second blank line
+
+
+def test_a_cr_then_an_lf_then_an_lf_in_three_reads_are_a_line_break_and_a_blank_line():
+    parser = EventParser()
+    assert parser.feed(b"data: a\r") == []
+    assert parser.feed(b"\n") == []  # the rest of the CRLF
+    assert parser.feed(b"\n") == [Event("a")]  # a blank line of its own: dispatch
+    assert parser.feed(b"data: b\n\n") == [Event("b")]
 
 
 def test_a_lone_cr_at_a_chunk_end_is_still_a_line_break():
@@ -134,6 +146,161 @@ def test_the_event_type_resets_after_each_dispatch():
 def test_an_unfinished_event_at_the_end_of_the_stream_is_not_dispatched():
     events, parser = parse(b"id: 9\ndata: half")
     assert events == [] and parser.last_event_id == ""
+
+
+# --- held against a straightforward reading of the standard, over any stream and any split ---
+
+
+def whatwg_parse(stream: bytes) -> tuple[list[Event], str, int | None]:
+    """The standard's "parsing an event stream", read literally, on the whole stream at once.
+
+    UTF-8 decode (one leading BOM stripped, errors replaced); lines end at CRLF, CR or LF,
+    and what follows the last line break is not a line; each line is processed in turn.
+    Returns the events dispatched, the last event ID string, and the reconnection time.
+    """
+    text = stream.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace")
+    lines = re.split(r"\r\n|\r|\n", text)[:-1]
+    events, data, event_type, id_buffer, last_id, retry = [], "", "", "", "", None
+    for line in lines:
+        if line == "":  # dispatch the event
+            last_id = id_buffer
+            if data == "":
+                event_type = ""
+                continue
+            if data.endswith("\n"):
+                data = data[:-1]
+            events.append(Event(data, event_type or "message", last_id))
+            data = event_type = ""
+            continue
+        if line.startswith(":"):
+            continue
+        if ":" in line:
+            field, value = line[: line.index(":")], line[line.index(":") + 1 :]
+            if value.startswith(" "):
+                value = value[1:]
+        else:
+            field, value = line, ""
+        if field == "event":
+            event_type = value
+        elif field == "data":
+            data = data + value + "\n"
+        elif field == "id":
+            if "\0" not in value:
+                id_buffer = value
+        elif field == "retry" and re.fullmatch(r"[0-9]+", value):
+            retry = int(value)
+    return events, last_id, retry
+
+
+NAMES = st.sampled_from([b"data", b"event", b"id", b"retry", b"foo", b"", "dätä".encode()])
+VALUES = st.lists(
+    st.sampled_from([b"x", b" ", b":", b"42", b"\x00", b"\xff", b"\xc3", b"\xa9", "é✓".encode()])
+    | st.binary(max_size=3),
+    max_size=4,
+).map(b"".join)
+LINES = st.tuples(NAMES, st.sampled_from([b"", b":", b": "]), VALUES).map(b"".join)
+ENDINGS = st.sampled_from([b"\n", b"\r", b"\r\n"])
+streams = st.tuples(
+    st.sampled_from([b"", b"\xef\xbb\xbf", b"\xef\xbb\xbf\xef\xbb\xbf"]),
+    st.lists(st.tuples(LINES | st.just(b""), ENDINGS).map(b"".join), max_size=25).map(b"".join),
+    VALUES,  # an unfinished last line
+).map(b"".join)
+"""Event streams, BOMs, fields, comments and blank lines under every line ending, bytes that
+are not UTF-8 or split characters in the values, and an unfinished last line."""
+
+
+def split(stream: bytes, sizes: list[int]) -> list[bytes]:
+    """``stream`` in chunks of ``sizes`` (small, so that line endings fall at chunk edges)."""
+    chunks, start = [], 0
+    for size in sizes:
+        chunks.append(stream[start : start + size])
+        start += size
+    return [*chunks, stream[start:]]
+
+
+@settings(max_examples=500, deadline=None)
+@given(stream=streams, sizes=st.lists(st.integers(min_value=0, max_value=6), max_size=40))
+def test_any_stream_split_anywhere_parses_as_the_standard_reads_it_whole(stream, sizes):
+    parser, events = EventParser(), []
+    for chunk in split(stream, sizes):
+        events += parser.feed(chunk)
+    assert (events, parser.last_event_id, parser.retry) == whatwg_parse(stream)
+
+
+@settings(max_examples=200, deadline=None)
+@given(stream=streams)
+def test_any_stream_fed_one_byte_at_a_time_parses_as_the_standard_reads_it_whole(stream):
+    parser, events = EventParser(), []
+    for k in range(len(stream)):
+        events += parser.feed(stream[k : k + 1])
+    assert (events, parser.last_event_id, parser.retry) == whatwg_parse(stream)
+
+
+@pytest.mark.parametrize(
+    ("stream", "expected"),
+    [
+        (b"data: YHOO\ndata: +2\ndata: 10\n\n", [Event("YHOO\n+2\n10")]),
+        (
+            b": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\n"
+            b"data:  third event\n\n",
+            [Event("first event", "message", "1"), Event("second event"), Event(" third event")],
+        ),
+        (b"data\n\ndata\ndata\n\ndata:", [Event(""), Event("\n")]),
+        (b"data:test\n\ndata: test\n\n", [Event("test"), Event("test")]),
+    ],
+)
+def test_the_reading_of_the_standard_gives_the_standards_own_examples(stream, expected):
+    assert whatwg_parse(stream)[0] == expected
+
+
+class CountingText(str):
+    """Text that counts every character copied out of it by slicing or concatenation."""
+
+    copied = 0
+
+    def _counted(self, value: str) -> CountingText:
+        CountingText.copied += len(value)
+        return CountingText(value)
+
+    def __getitem__(self, key):
+        return self._counted(str.__getitem__(self, key))
+
+    def __add__(self, other):
+        return self._counted(str.__add__(self, other))
+
+    def __radd__(self, other):
+        return self._counted(str.__add__(other, self))
+
+
+class CountingDecoder:
+    def __init__(self) -> None:
+        self.utf8 = EventParser()._decoder
+
+    def decode(self, chunk: bytes) -> str:
+        return CountingText(self.utf8.decode(chunk))
+
+
+def text_held(parser: EventParser) -> int:
+    """Characters the parser keeps in its attributes (strings, and lists of strings)."""
+    values = vars(parser).values()
+    return sum(len(v) for v in values if isinstance(v, str)) + sum(
+        len(piece) for v in values if isinstance(v, list) for piece in v
+    )
+
+
+def test_one_big_chunk_is_parsed_with_each_character_copied_a_bounded_number_of_times():
+    stream = b"".join(encode_event(f"post {n}", id=n) for n in range(3000))
+    parser = EventParser()
+    parser._decoder = CountingDecoder()  # instrumented: every text the parser gets counts copies
+    held = []
+    line = parser._line
+    parser._line = lambda text: held.append(text_held(parser)) or line(text)
+    assert parser.feed(b": warm-up\n") == []
+    CountingText.copied = 0
+    events = parser.feed(stream)
+    assert len(events) == 3000
+    assert CountingText.copied <= 2 * len(stream)  # a quadratic parser copies the rest per line
+    assert max(held) < 200  # and never holds more than the line at hand and the event so far
 
 
 # --- the encoder ------------------------------------------------------------------------------
