@@ -4,23 +4,36 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 KERNEL := realtime-web
+# Inside the venv, so it belongs to this checkout: the venv's JupyterLab finds it, nothing else does.
+KERNEL_SPEC := $(VENV)/share/jupyter/kernels/$(KERNEL)/kernel.json
+# `make user-kernel`, for a JupyterLab of your own: a user-wide name unique to this checkout.
+USER_KERNEL := $(KERNEL)-$(shell printf %s "$(CURDIR)" | cksum | cut -d' ' -f1)
 PYTEST_NOTEBOOKS := --nbval-lax --nbval-current-env --nbval-cell-timeout=180
 
-.PHONY: setup lab test lint unit notebooks exercises run bench clean
+.PHONY: setup lab user-kernel test lint unit notebooks exercises run bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(KERNEL_SPEC)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --editable '.[dev]'
-	$(BIN)/python -m ipykernel install --user --name $(KERNEL) --display-name "Python (real-time web)"
 	touch $(STAMP)
+
+$(KERNEL_SPEC): $(STAMP)
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (real-time web)"
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 lab: setup
-	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 $(ROOT_FLAG) notebooks/00-welcome.ipynb
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 $(ROOT_FLAG) --ServerApp.root_dir=. \
+		--LabApp.default_url=/lab/tree/notebooks/00-welcome.ipynb
+
+user-kernel: setup
+	@$(BIN)/jupyter kernelspec list | grep -w "^ *$(USER_KERNEL)" \
+		&& echo "replacing the kernel above (this checkout's own, from an earlier make user-kernel)" || true
+	$(BIN)/python -m ipykernel install --user --name $(USER_KERNEL) \
+		--display-name "Python (real-time web, $(CURDIR))"
 
 test: setup
 	$(BIN)/ruff check .
