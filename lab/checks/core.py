@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import sysconfig
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import make_mocked_request
@@ -57,12 +59,10 @@ def call(exercise: str, function: Callable[..., Any], *args: Any, **kwargs: Any)
         raise
     except Exception as error:
         detail = _response_detail(error) + _known_pitfall(error)
-        frames = traceback.extract_tb(error.__traceback__)
-        where = frames[1] if len(frames) > 1 else frames[-1]  # [0] is this function's own frame
+        where = "\n" + learner_line(error, name) if learner_frame(error) else ""
         raise fail(
             exercise,
-            f"{name}{_show_args(args)} raised {type(error).__name__}: {error}\n"
-            f"at line {where.lineno} of {name}: {where.line}{detail}",
+            f"{name}{_show_args(args)} raised {type(error).__name__}: {error}{where}{detail}",
             "read the error above; the cell that defines the function is the place to fix it.",
         ) from None
     if inspect.iscoroutine(result):
@@ -76,6 +76,83 @@ def call(exercise: str, function: Callable[..., Any], *args: Any, **kwargs: Any)
     return result
 
 
+_NOT_THE_LEARNERS = tuple(
+    str(path)
+    for path in {
+        Path(sysconfig.get_paths()["stdlib"]).resolve(),
+        Path(sysconfig.get_paths()["purelib"]).resolve(),
+        Path(sysconfig.get_paths()["platlib"]).resolve(),
+        Path(__file__).resolve().parents[1],  # lab/
+        Path(__file__).resolve().parents[2] / "servers",
+    }
+)
+
+
+def learner_frame(error: BaseException) -> traceback.FrameSummary | None:
+    """The innermost frame of ``error``'s traceback in the learner's own code: not the standard
+    library, an installed package (aiohttp, httpx), nor the course's ``lab/`` and ``servers/``."""
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        filename = frame.filename or ""
+        if filename.startswith("<frozen ") or "-packages" in filename:
+            continue
+        if not str(Path(filename).resolve()).startswith(_NOT_THE_LEARNERS):
+            return frame
+    return None
+
+
+def learner_line(error: BaseException, name: str) -> str:
+    """``"at line N of NAME: <code>"`` for the learner's frame in ``error``'s traceback (in
+    the cell that defines ``name``), or ``""`` when the error never passed through their code."""
+    frame = learner_frame(error)
+    if frame is None:
+        return ""
+    return f"at line {frame.lineno} of {name}: {(frame.line or '').strip()}"
+
+
+def require_async(exercise: str, function: Any, signature: str, why: str) -> None:
+    """``CheckFailed`` unless ``function`` is an ``async def`` function; ``why`` is the hint."""
+    expect(
+        inspect.iscoroutinefunction(function),
+        exercise,
+        f"`{signature}` must be an `async def` function.",
+        why,
+    )
+
+
+class Crashes(list):
+    """The exceptions the learner's code raised while a check ran it inside a server or a task
+    (where the traceback would otherwise end in a log line), collected for the check to explain."""
+
+    def guard(
+        self, function: Callable[..., Awaitable[Any]], *, letting: tuple = ()
+    ) -> Callable[..., Awaitable[Any]]:
+        """``function`` wrapped to record what it raises (except cancellation and ``letting``)."""
+
+        async def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await function(*args, **kwargs)
+            except (asyncio.CancelledError, *letting):
+                raise
+            except Exception as error:
+                self.append(error)
+                raise
+
+        guarded.__name__ = getattr(function, "__name__", "guarded")
+        return guarded
+
+    def raise_first(self, exercise: str, name: str, hint: str) -> None:
+        """``CheckFailed`` naming the first crash, its type, message and the learner's line."""
+        if self:
+            error = self[0]
+            where = learner_line(error, name)
+            raise fail(
+                exercise,
+                f"{name} raised {type(error).__name__}: {error}"
+                f"{' (' + where + ')' if where else ''}.",
+                hint,
+            )
+
+
 def not_written(exercise: str, name: str) -> CheckFailed:
     """The failure for a function that still raises NotImplementedError."""
     return fail(
@@ -86,16 +163,24 @@ def not_written(exercise: str, name: str) -> CheckFailed:
     )
 
 
+def probe(exercise: str, function: Callable[..., Any], *args: Any, timeout: float = 0.5) -> None:
+    """Run the learner's async function briefly, to tell "not written yet" apart from every
+    other fault (which the check's real scenario then explains)."""
+
+    async def attempt() -> None:
+        try:
+            await asyncio.wait_for(function(*args), timeout)
+        except NotImplementedError:
+            raise not_written(exercise, function.__name__) from None
+        except (Exception, TimeoutError):
+            pass  # a fake request cannot stream, a probe cannot wait: the scenario says more
+
+    runtime.run(attempt(), timeout=timeout + 5)
+
+
 def probe_handler(exercise: str, handler: Callable[..., Any], app, path: str) -> None:
-    """Call an aiohttp handler once on a fake ``GET path``, to tell "not written yet" apart
-    from every other fault (which the check's real requests then explain)."""
-    request = make_mocked_request("GET", path, app=app)
-    try:
-        runtime.run(asyncio.wait_for(handler(request), 0.5), timeout=5)
-    except NotImplementedError:
-        raise not_written(exercise, handler.__name__) from None
-    except Exception:
-        pass  # a fake request cannot stream or serve; the real requests say what is wrong
+    """Call an aiohttp handler once on a fake ``GET path`` (``probe`` for handlers)."""
+    probe(exercise, handler, make_mocked_request("GET", path, app=app))
 
 
 def passed(exercise: str, what: str) -> None:
