@@ -2,8 +2,9 @@
 
 ``explain(frame)`` prints a frame's header field by field (FIN, RSV, opcode, MASK, the length in
 its 7-, 16- or 64-bit form, the masking key) and its payload. ``header_length`` is what framing
-costs. ``read_head`` and ``read_frame`` read exactly an HTTP head or one frame from a blocking
-socket, so a cell can speak the protocol by hand; ``handshake`` does the upgrade in one call for
+costs (the length rule itself is the codec's, ``parse_header`` and ``encode_header``).
+``read_head`` and ``read_frame`` read exactly an HTTP head or one frame from a blocking socket,
+so a cell can speak the protocol by hand; ``handshake`` does the upgrade in one call for
 the cells that come after the lesson has done it by hand, and ``upgrade_request`` writes one.
 """
 
@@ -14,34 +15,30 @@ import os
 import socket
 import struct
 
-from servers.rfc6455 import Frame, accept_key, decode_frame
-from servers.rfc6455.codec import CLOSE, PING, PONG, TEXT
-
-OPCODE_NAMES = {
-    0x0: "continuation",
-    0x1: "text",
-    0x2: "binary",
-    0x8: "close",
-    0x9: "ping",
-    0xA: "pong",
-}
+from servers.rfc6455 import Frame, accept_key, decode_frame, parse_header, split_frames
+from servers.rfc6455.codec import (
+    BINARY,
+    CLOSE,
+    CONTINUATION,
+    OPCODE_NAMES,
+    PING,
+    PONG,
+    TEXT,
+    encode_header,
+    header_size,
+)
 
 
 def header_length(payload_length: int, *, masked: bool) -> int:
     """Bytes before the payload: 2, 4 (16-bit length) or 10 (64-bit), plus 4 for a mask."""
-    if payload_length < 126:
-        size = 2
-    elif payload_length < 1 << 16:
-        size = 4
-    else:
-        size = 10
-    return size + (4 if masked else 0)
+    return len(encode_header(BINARY, payload_length, mask=bytes(4) if masked else None))
 
 
 def describe(frame: bytes, *, shown: int = 8) -> list[tuple[str, str, str]]:
     """The rows ``explain`` prints: (which bytes, their hex, what they mean)."""
     first, second = frame[0], frame[1]
-    opcode, masked, length7 = first & 0x0F, bool(second & 0x80), second & 0x7F
+    head = parse_header(frame)
+    opcode, length7 = first & 0x0F, second & 0x7F
     rsv = f"{(first >> 4) & 0x7:03b}"
     rows = [
         (
@@ -54,25 +51,19 @@ def describe(frame: bytes, *, shown: int = 8) -> list[tuple[str, str, str]]:
     forms = {126: "the next 2 bytes hold the length", 127: "the next 8 bytes hold the length"}
     meaning = forms.get(length7, f"length={length7} (7-bit form)")
     bits = f"{second >> 4:04b} {second & 0xF:04b}"
-    rows.append(("1", f"{second:02x}", f"{bits}  MASK={int(masked)} {meaning}"))
-    offset = 2
-    if length7 in forms:
-        size = 2 if length7 == 126 else 8
-        length = int.from_bytes(frame[2 : 2 + size], "big")
-        form = f"length={length} ({size * 8}-bit form)"
-        rows.append((_span(2, size), _hex(frame[2 : 2 + size]), form))
-        offset += size
-    else:
-        length = length7
-    if masked:
-        rows.append((_span(offset, 4), _hex(frame[offset : offset + 4]), "masking key"))
-        offset += 4
-    decoded = decode_frame(frame)
-    payload = frame[offset : offset + length]
-    if length:
+    rows.append(("1", f"{second:02x}", f"{bits}  MASK={int(head.masked)} {meaning}"))
+    extended = head.size - 2 - len(head.mask)
+    if extended:
+        form = f"length={head.length} ({extended * 8}-bit form)"
+        rows.append((_span(2, extended), _hex(frame[2 : 2 + extended]), form))
+    if head.masked:
+        rows.append((_span(head.size - 4, 4), _hex(head.mask), "masking key"))
+    if head.length:
+        decoded = decode_frame(frame)
         said = _payload_meaning(opcode, decoded[0].payload if decoded else b"")
-        said = ("masked; unmasked: " if masked else "") + said
-        rows.append((_span(offset, length), _hex(payload, shown), f"payload, {said}"))
+        said = ("masked; unmasked: " if head.masked else "") + said
+        payload = frame[head.size : head.end]
+        rows.append((_span(head.size, head.length), _hex(payload, shown), f"payload, {said}"))
     return rows
 
 
@@ -102,7 +93,7 @@ def _payload_meaning(opcode: int, payload: bytes) -> str:
     if opcode == CLOSE and len(payload) >= 2:
         code = struct.unpack("!H", payload[:2])[0]
         return f"close code {code}, reason {payload[2:].decode('utf-8', 'replace')!r}"
-    if opcode in (TEXT, PING, PONG, 0x0) and len(payload) <= 40:
+    if opcode in (TEXT, PING, PONG, CONTINUATION) and len(payload) <= 40:
         return repr(payload)
     return f"{len(payload)} bytes"
 
@@ -138,11 +129,8 @@ def read_head(sock: socket.socket) -> bytes:
 def read_frame(sock: socket.socket) -> bytes:
     """The bytes of exactly one frame: the header says how many more to read."""
     data = recv_exactly(sock, 2)
-    extra = {126: 2, 127: 8}.get(data[1] & 0x7F, 0)
-    data += recv_exactly(sock, extra)
-    length = int.from_bytes(data[2:], "big") if extra else data[1] & 0x7F
-    rest = length + (4 if data[1] & 0x80 else 0)
-    return data + recv_exactly(sock, rest)
+    data += recv_exactly(sock, header_size(data[1]) - 2)
+    return data + recv_exactly(sock, parse_header(data).length)
 
 
 def read_to_end(sock: socket.socket) -> bytes:
@@ -200,9 +188,4 @@ def answer_summary(answer: bytes) -> tuple[str, str]:
 
 def frames_in(data: bytes) -> list[Frame]:
     """Every whole frame in ``data``, in order (the bytes of a half frame at the end are left)."""
-    frames = []
-    while (decoded := decode_frame(data)) is not None:
-        frame, used = decoded
-        frames.append(frame)
-        data = data[used:]
-    return frames
+    return split_frames(data)[0]

@@ -2,9 +2,10 @@
 
 It checks the upgrade request (400 for a malformed one, such as one without ``Host``, 426
 with ``Sec-WebSocket-Version: 13`` for another version), answers 101, then echoes every message
-back as one frame. It answers pings, completes the close handshake, and closes with 1002 for a
-protocol error (an unmasked client frame, a frame left half-sent), 1007 for text that is not
-UTF-8, and 1009 for a message larger than ``max_message``, before reading it.
+back as one frame. Everything after the handshake (pings, the close handshake, 1002 for a
+protocol error, 1007 for text that is not UTF-8, 1009 for a message over ``max_message``) is
+``servers.rfc6455.connection.ServerConnection``'s, which has no I/O: ``echo`` is only the loop
+that moves bytes between it and the socket, and closes with 1002 a frame left half-sent.
 """
 
 from __future__ import annotations
@@ -12,20 +13,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import struct
 
-from servers.rfc6455.codec import (
-    BINARY,
-    CLOSE,
-    CONTINUATION,
-    PING,
-    TEXT,
-    ProtocolError,
-    accept_key,
-    decode_frame,
-    encode_frame,
-    frame_length,
-)
+from servers.rfc6455.codec import BINARY, TEXT, accept_key
+from servers.rfc6455.connection import ServerConnection
 from servers.runtime import Server, serve_streams
 
 MAX_REQUEST = 8192
@@ -41,14 +31,6 @@ class Refused(Exception):
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n{headers}"
             f"Content-Length: {len(message.encode())}\r\nConnection: close\r\n\r\n{message}"
         ).encode()
-
-
-class Closing(Exception):
-    """Close the connection with ``code`` and ``reason``."""
-
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.code, self.reason = code, reason
 
 
 def check_handshake(request: bytes) -> str:
@@ -92,8 +74,12 @@ def _tokens(value: str) -> list[str]:
     return [token.strip().lower() for token in value.split(",")]
 
 
-def close_frame(code: int, reason: str = "") -> bytes:
-    return encode_frame(CLOSE, struct.pack("!H", code) + reason.encode()[:123])
+def switching_protocols(accept: str) -> bytes:
+    """The ``101`` answer to a valid upgrade request."""
+    return (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        + f"Sec-WebSocket-Accept: {accept}\r\n\r\n".encode()
+    )
 
 
 def make_echo_handler(*, max_message: int = 1 << 20, frame_timeout: float = 10.0):
@@ -110,73 +96,41 @@ def make_echo_handler(*, max_message: int = 1 << 20, frame_timeout: float = 10.0
             return
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
             return
-        writer.write(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + f"Sec-WebSocket-Accept: {accept}\r\n\r\n".encode()
-        )
+        writer.write(switching_protocols(accept))
         try:
-            await _echo(reader, writer, max_message, frame_timeout)
-        except Closing as closing:
-            writer.write(close_frame(closing.code, closing.reason))
-        except (ConnectionError, asyncio.IncompleteReadError):
+            await echo(ServerConnection(max_message=max_message), reader, writer, frame_timeout)
+        except ConnectionError:
             return
-        await writer.drain()
 
     return handle
 
 
-async def _echo(reader, writer, max_message: int, frame_timeout: float) -> None:
-    buffer, message, kind = b"", b"", None
-    while True:
-        decoded = _decode(buffer)
-        while decoded is None:
-            declared = frame_length(buffer)
-            if declared is not None and declared > max_message:
-                raise Closing(1009, f"a frame of {declared} bytes is over {max_message}")
-            timeout = frame_timeout if buffer else None  # quiet between frames is fine
-            try:
-                chunk = await asyncio.wait_for(reader.read(65536), timeout)
-            except TimeoutError:
-                raise Closing(1002, "a frame was left half-sent") from None
-            if not chunk:
-                return
-            buffer += chunk
-            decoded = _decode(buffer)
-        frame, used = decoded
-        buffer = buffer[used:]
-        if not frame.masked:
-            raise Closing(1002, "client frames must be masked")
-        if frame.opcode == CLOSE:
-            code = struct.unpack("!H", frame.payload[:2])[0] if len(frame.payload) >= 2 else 1000
-            writer.write(close_frame(code if code in (1000, 1001) else 1000))
-            return
-        if frame.opcode == PING:
-            writer.write(encode_frame(0xA, frame.payload))
-            continue
-        if frame.opcode not in (TEXT, BINARY, CONTINUATION):
-            continue  # a pong
-        if (frame.opcode == CONTINUATION) != (kind is not None):
-            raise Closing(1002, "a continuation without a start, or a new message inside one")
-        kind = kind if frame.opcode == CONTINUATION else frame.opcode
-        message += frame.payload
-        if len(message) > max_message:
-            raise Closing(1009, f"the message is over {max_message} bytes")
-        if frame.fin:
-            if kind == TEXT:
-                try:
-                    message.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise Closing(1007, "text messages must be UTF-8") from None
-            writer.write(encode_frame(kind, message))
-            await writer.drain()
-            message, kind = b"", None
+async def echo(connection: ServerConnection, reader, writer, frame_timeout: float) -> None:
+    """The I/O around ``connection``: read, hand it the bytes, echo each message, write what
+    it says to send; until it is closed. A frame left half-sent for ``frame_timeout`` fails
+    it with 1002 (quiet between frames is fine)."""
+    while not connection.closed:
+        timeout = frame_timeout if connection.mid_frame else None
+        try:
+            data = await asyncio.wait_for(reader.read(65536), timeout)
+        except TimeoutError:
+            connection.fail(1002, "a frame was left half-sent")
+        else:
+            if not data:
+                connection.receive_eof()
+            connection.receive_data(data)
+        echo_messages(connection)
+        writer.write(connection.data_to_send())
+        await writer.drain()
 
 
-def _decode(buffer: bytes):
-    try:
-        return decode_frame(buffer)
-    except ProtocolError as error:
-        raise Closing(1002, str(error)) from None
+def echo_messages(connection: ServerConnection) -> None:
+    """Queue every message ``connection`` received back to its sender, as one frame each."""
+    for event in connection.events_received():
+        if event.opcode == TEXT:
+            connection.send_text(event.text)
+        elif event.opcode == BINARY:
+            connection.send_binary(event.payload)
 
 
 def serve_echo(
