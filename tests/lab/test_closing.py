@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import struct
 
 import pytest
-import websockets
 
-from lab import closing
+from lab import closing, frames
 from lab.echo import ws_url
 from lab.meter import ByteMeter
 from servers import serve
-from servers.rfc6455 import serve_echo
+from servers.rfc6455 import CLOSE, decode_frame, encode_frame, serve_echo
 
 
 def test_a_client_close_is_answered_with_1000(feed_server):
@@ -55,21 +57,35 @@ def test_a_guarded_handler_that_raises_closes_with_1011_and_keeps_the_error():
     assert [type(e) for e in app[closing.ERRORS]] == [KeyError]
 
 
-def test_1006_cannot_be_put_in_a_close_frame():
-    with pytest.raises(websockets.exceptions.ProtocolError):
-        websockets.frames.Close(1006, "").serialize()
+@pytest.mark.parametrize("code", [1005, 1006])
+def test_a_close_frame_claiming_a_code_only_a_client_reports_is_refused_with_1002(code):
+    with (
+        serve_echo() as server,
+        contextlib.closing(frames.handshake("127.0.0.1", server.port)) as sock,
+    ):
+        sock.sendall(encode_frame(CLOSE, struct.pack("!H", code), mask=os.urandom(4)))
+        frame, _ = decode_frame(frames.read_frame(sock))
+    assert frame.opcode == CLOSE
+    assert struct.unpack("!H", frame.payload[:2]) == (1002,), frame.payload
 
 
 def test_a_frozen_path_is_noticed_only_with_keepalive_pings(feed_server):
     with_pings = asyncio.run(
         closing.notice_dead_path(
-            feed_server.host, feed_server.port, ping_interval=0.2, ping_timeout=0.2,
-            close_timeout=0.2, give_up=5,
+            feed_server.host,
+            feed_server.port,
+            ping_interval=0.2,
+            ping_timeout=0.2,
+            close_timeout=0.2,
+            give_up=5,
         )
     )
     without = asyncio.run(
         closing.notice_dead_path(
-            feed_server.host, feed_server.port, ping_interval=None, ping_timeout=None,
+            feed_server.host,
+            feed_server.port,
+            ping_interval=None,
+            ping_timeout=None,
             give_up=0.5,
         )
     )

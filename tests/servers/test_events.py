@@ -14,17 +14,24 @@ from servers.feed import Feed, make_app
 from servers.sse import EventParser
 
 
-def read_events(url: str, count: int, *, headers=None, params=None, publish=()):
-    """Open the stream, publish ``publish`` once it is open, return (response, first events)."""
+def read_events(url: str, count: int, *, headers=None, params=None, feed=None, publish=()):
+    """Open the stream; once the server is waiting for new posts, publish the texts
+    ``publish`` to ``feed`` in order; return (response, first events, parser)."""
     parser, events = EventParser(), []
     with httpx.stream("GET", url + "/events", headers=headers, params=params, timeout=5) as r:
-        for post in publish:
-            threading.Timer(0.05, post).start()
+        if publish:
+            threading.Thread(target=publish_once_waiting, args=(feed, publish)).start()
         for chunk in r.iter_raw():
             events += parser.feed(chunk)
             if len(events) >= count:
                 break
     return r, events[:count], parser
+
+
+def publish_once_waiting(feed: Feed, texts) -> None:
+    wait_until(lambda: feed.waiting == 1, what="the stream to wait for new posts")
+    for text in texts:
+        feed.publish(text)
 
 
 def test_the_stream_has_the_headers_a_browser_and_a_proxy_need(feed_server):
@@ -37,8 +44,7 @@ def test_the_stream_has_the_headers_a_browser_and_a_proxy_need(feed_server):
 
 def test_a_new_client_gets_each_new_post_as_an_event_with_its_id(feed_server, feed):
     feed.publish("before the client came")
-    publishers = [lambda: feed.publish("first"), lambda: feed.publish("second")]
-    _, events, parser = read_events(feed_server.url, 2, publish=publishers)
+    _, events, parser = read_events(feed_server.url, 2, feed=feed, publish=["first", "second"])
     posts = [json.loads(e.data) for e in events]
     assert [p["text"] for p in posts] == ["first", "second"]
     assert [e.last_event_id for e in events] == ["2", "3"]
@@ -51,7 +57,7 @@ def test_a_returning_client_gets_what_it_missed_first_and_nothing_twice(feed_ser
     for text in "abcd":
         feed.publish(text)
     ask = {"headers": {"Last-Event-ID": "2"}} if how == "header" else {"params": {"lastEventId": 2}}
-    _, events, _ = read_events(feed_server.url, 3, publish=[lambda: feed.publish("e")], **ask)
+    _, events, _ = read_events(feed_server.url, 3, feed=feed, publish=["e"], **ask)
     assert [json.loads(e.data)["text"] for e in events] == ["c", "d", "e"]
 
 
@@ -79,9 +85,8 @@ def test_a_malformed_last_event_id_is_answered_with_a_reset_and_the_stream_goes_
     feed_server, feed, value
 ):
     feed.publish("before")
-    publish = [lambda: feed.publish("after")]
     response, events, _ = read_events(
-        feed_server.url, 2, headers={"Last-Event-ID": value}, publish=publish
+        feed_server.url, 2, headers={"Last-Event-ID": value}, feed=feed, publish=["after"]
     )
     assert response.status_code == 200
     assert events[0].type == "reset"
