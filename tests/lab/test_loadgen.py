@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
+from support import wait_until
 
 from lab.loadgen import Group, LoadGenerator
 from lab.stats import check_delivered_once_in_order
-from lab.timing import wait_until
 
 
 def test_groups_in_a_child_process_report_every_post_and_their_bytes(feed, feed_server):
@@ -22,9 +22,12 @@ def test_groups_in_a_child_process_report_every_post_and_their_bytes(feed, feed_
         wait_until(lambda: feed.waiting == 9, what="9 held requests, streams and sockets")
         ids = []
         for text in "abc":
-            time.sleep(0.05)
+            time.sleep(0.05)  # paced, so the short pollers poll between posts
             ids.append(feed.publish(text)["id"])
-        time.sleep(0.2)
+        wait_until(
+            lambda: all(group["deliveries"] == 9 for group in load.mark().values()),
+            what="every client to receive every post",
+        )
     for name in ["short", "long", "sse", "ws"]:
         group = load.results[name]
         check_delivered_once_in_order(group.received_ids(), ids)
