@@ -49,6 +49,10 @@ notebooks: setup
 exercises: setup
 	$(BIN)/python tools/make_exercises.py
 
+navigation: setup
+	$(BIN)/python tools/navigation.py
+	$(BIN)/python tools/make_exercises.py
+
 run: setup
 	$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=180 \
 		--output-dir build/html notebooks/*.ipynb
