@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from lab.shootout import TRANSPORTS, Transport, loop_cpu_seconds, run_round, sweep
+from servers import runtime
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS, ids=lambda t: t.kind + str(t.interval or ""))
@@ -38,9 +41,24 @@ def test_memory_is_measured_for_held_connections_in_the_largest_rounds(feed, fee
     assert rounds[0].memory_per_client is None and rounds[1].memory_per_client > 0
 
 
-def test_the_loop_threads_cpu_time_only_grows():
-    first = loop_cpu_seconds()
-    assert loop_cpu_seconds() >= first >= 0
+def burn(cpu_seconds: float) -> None:
+    """Keep the calling thread busy until it has used ``cpu_seconds`` of CPU."""
+    end = time.thread_time() + cpu_seconds
+    while time.thread_time() < end:
+        pass
+
+
+def test_the_loop_threads_cpu_time_counts_work_on_the_loop_and_not_on_the_calling_thread():
+    async def on_the_loop():
+        burn(0.2)
+
+    start = loop_cpu_seconds()
+    burn(0.2)  # on this thread: not the servers' work
+    after_caller = loop_cpu_seconds()
+    runtime.run(on_the_loop())
+    after_loop = loop_cpu_seconds()
+    assert after_caller - start < 0.1, "the calling thread's CPU time was counted"
+    assert after_loop - after_caller >= 0.2, "the loop thread's CPU time was not counted"
 
 
 def test_a_low_rate_stretches_the_window_to_publish_enough_posts(feed, feed_server):
