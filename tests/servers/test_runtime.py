@@ -107,30 +107,42 @@ def test_a_port_in_use_is_a_clear_error_and_leaves_nothing_running():
         assert httpx.get(server.url).text == "hello"
 
 
-def test_stop_cuts_50_open_streams_quickly_and_leaves_no_tasks_and_no_noise():
+def test_stop_ends_open_streams_and_websockets_and_leaves_no_tasks_and_no_noise():
     # In a child process so that anything printed at exit (destroyed tasks) is seen too.
+    # The streams never end on their own, so stop() returning at all means it ended them.
     result = run_script(
         """
-        import json, logging
-        from lab.streams import open_streams, read_to_end
+        import json, logging, socket
+        from lab.frames import read_head, read_to_end
+        from lab.streams import open_streams
         from servers import runtime, serve
-        from servers.clock import make_clock_app
+        from servers.feed import Feed, make_app
+        from servers.timing import wait_until
 
         logging.basicConfig(level=logging.DEBUG)
         logging.getLogger("asyncio").setLevel(logging.WARNING)
 
-        server = serve(make_clock_app(interval=0.05))  # each stream would run forever
-        streams = open_streams(server.host, server.port, "/time", 50)
+        feed = Feed()
+        server = serve(make_app(feed, heartbeat=0.05))
+        streams = open_streams(server.host, server.port, "/events", 30)
+        upgrade = (
+            "GET /ws HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n"
+        )
+        sockets = [socket.create_connection((server.host, server.port)) for _ in range(20)]
+        for sock in sockets:
+            sock.sendall(upgrade.encode())
+            assert read_head(sock).startswith(b"HTTP/1.1 101 ")
+        wait_until(lambda: feed.waiting == 50, what="30 streams and 20 sockets waiting")
         server.stop()
         server.stop()
-        ended = sum(1 for sock in streams if read_to_end(sock) >= 0)
-        print(json.dumps({"ended": ended, "pending": len(runtime.pending_tasks())}))
+        ended = [len(read_to_end(sock)) >= 0 for sock in streams + sockets]
+        print(json.dumps({"ended": sum(ended), "pending": len(runtime.pending_tasks())}))
         """
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"ended": 50, "pending": 0}
     assert result.stderr == ""
-    assert runtime.SHUTDOWN_GRACE < 1
 
 
 def test_a_plain_script_works_and_everything_is_stopped_at_exit():
