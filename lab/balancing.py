@@ -18,7 +18,7 @@ import httpx
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from lab.timing import scaled
+from servers.timing import scaled
 
 
 def ws_url(url: str, path: str) -> str:

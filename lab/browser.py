@@ -1,19 +1,20 @@
 """A real browser for the lessons: headless Chromium driven by Playwright (lesson 00).
 
-Playwright's own Chromium is used when it is installed, else a system Chromium or Chrome.
-Use it with ``async with open_browser() as browser:`` from a notebook cell (top-level
-``await``) or from ``asyncio.run`` in a script. ``find_chromium()`` returns ``None`` when no
-browser is available, so a lesson can say so plainly and fall back.
+Playwright's own Chromium is used when it is installed, else a system Chromium or Chrome
+(``servers.system.find_chromium``). Use it with ``async with open_browser() as browser:`` from
+a notebook cell (top-level ``await``) or from ``asyncio.run`` in a script. A lesson asks
+``servers.system.real_part("chromium")`` first: when it is missing (or ``COURSE_FALLBACK``
+forces it off) the lesson says so plainly and falls back, and in CI a missing one fails.
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
-import shutil
 import tempfile
 from collections.abc import AsyncIterator
+
+from servers.system import INSTALL_HINTS, find_tool
 
 CHROMIUM_FLAGS = [
     "--disable-background-networking",
@@ -23,29 +24,6 @@ CHROMIUM_FLAGS = [
     "--disable-gpu",
 ]
 """Flags that keep a headless Chromium quiet on a machine with no outside network."""
-
-SYSTEM_CHROMIUMS = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]
-
-
-def find_chromium() -> str | None:
-    """Path to a Chromium to drive: Playwright's own download first, then the system's."""
-    own = sorted(
-        glob.glob(os.path.join(_playwright_browsers(), "chromium-*", "chrome-*", "chrome"))
-    )
-    if own:
-        return own[-1]
-    for name in SYSTEM_CHROMIUMS:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-def _playwright_browsers() -> str:
-    """Where ``playwright install`` puts its browsers (read without starting Playwright)."""
-    return os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or os.path.expanduser(
-        "~/.cache/ms-playwright"
-    )
 
 
 def launch_args() -> list[str]:
@@ -67,12 +45,9 @@ async def open_browser(
     """
     from playwright.async_api import async_playwright
 
-    executable = executable or find_chromium()
+    executable = executable or find_tool("chromium")
     if executable is None:
-        raise RuntimeError(
-            "no Chromium found: install the `chromium` package (Debian/Ubuntu: "
-            "apt-get install chromium) or run `playwright install chromium`"
-        )
+        raise RuntimeError(f"no Chromium found: {INSTALL_HINTS['chromium']}")
     with tempfile.TemporaryDirectory(prefix="course-chromium-") as profile:
         async with async_playwright() as playwright:
             context = await playwright.chromium.launch_persistent_context(

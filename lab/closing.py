@@ -24,7 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.protocol import State
 
 from lab.meter import ByteMeter
-from lab.timing import scaled
+from servers.timing import scaled
 
 
 @dataclass(frozen=True)

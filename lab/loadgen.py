@@ -30,9 +30,9 @@ import threading
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
-from lab.timing import scaled
 from servers import lifecycle
 from servers.limits import raise_open_file_limit
+from servers.timing import scaled
 
 SOCKETS_PER_CLIENT = 3
 """Files each client holds in the child: its own socket, and the byte meter's two ends. Each

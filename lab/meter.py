@@ -5,14 +5,16 @@ passes, so the totals include request lines, headers, chunk sizes and frames: ev
 the wire above TCP. Optionally it cuts connections that stay idle too long, as a proxy does;
 ``freeze()`` makes it drop everything silently without closing anything, as a dead network
 path does (a half-open connection, lesson 04); ``cut()`` closes every relayed connection at
-once without a word, as a proxy that crashes does (lesson 07).
+once without a word, as a proxy that crashes does (lesson 07). The relaying itself is
+``servers.relay``, shared with lesson 09's fallback balancer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
+
+from servers.relay import relay
 
 
 @dataclass
@@ -73,17 +75,13 @@ class ByteMeter:
         server_writer = None
         try:
             server_reader, server_writer = await asyncio.open_connection(*self.target)
-            idle = asyncio.Event()
-            pumps = [
-                asyncio.ensure_future(self._pump(client_reader, server_writer, "up", idle)),
-                asyncio.ensure_future(self._pump(server_reader, client_writer, "down", idle)),
-            ]
-            if self.idle_timeout is not None:
-                pumps.append(asyncio.ensure_future(self._watch_idle(idle)))
-            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-            for pump in pumps:
-                pump.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
+            cut = await relay(
+                (client_reader, client_writer),
+                (server_reader, server_writer),
+                idle_timeout=self.idle_timeout,
+                on_data=self._count,
+            )
+            self.counts.cut_idle += cut
         except (OSError, asyncio.CancelledError):
             pass  # a refused upstream, or the meter closing: the connection just ends
         finally:
@@ -92,21 +90,8 @@ class ByteMeter:
                     writer.close()
             self._tasks.discard(asyncio.current_task())
 
-    async def _pump(self, reader, writer, direction: str, activity: asyncio.Event) -> None:
-        with contextlib.suppress(OSError):
-            while data := await reader.read(65536):
-                if self.frozen:
-                    continue
-                setattr(self.counts, direction, getattr(self.counts, direction) + len(data))
-                activity.set()
-                writer.write(data)
-                await writer.drain()
-
-    async def _watch_idle(self, activity: asyncio.Event) -> None:
-        while True:
-            activity.clear()
-            try:
-                await asyncio.wait_for(activity.wait(), self.idle_timeout)
-            except TimeoutError:
-                self.counts.cut_idle += 1
-                return
+    def _count(self, direction: str, data: bytes) -> bool:
+        if self.frozen:
+            return False  # swallowed: not forwarded, not counted
+        setattr(self.counts, direction, getattr(self.counts, direction) + len(data))
+        return True

@@ -24,12 +24,12 @@ import aiohttp
 import httpx
 
 from lab.clients import ClientLog, sse_listen
-from lab.system import INSTALL_HINTS, find_tool, in_ci
-from lab.timing import scaled
 from servers import serve
 from servers.backend import make_backend_app
 from servers.backplane import MemoryBroker, RedisBroker, attach
 from servers.cluster import Backend
+from servers.system import INSTALL_HINTS, find_tool, in_ci
+from servers.timing import scaled
 
 
 class Backplane:

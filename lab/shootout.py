@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from lab.loadgen import Group, LoadGenerator
 from lab.plots import TRANSPORT_COLORS
 from lab.stats import check_delivered_once_in_order, summarize
-from lab.timing import scaled, wait_until
 from lab.workload import publish_steadily
 from servers import runtime
 from servers.feed import Feed
+from servers.timing import scaled, wait_until
 
 
 @dataclass(frozen=True)

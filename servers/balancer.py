@@ -12,8 +12,8 @@ read timeout does.
 It balances at layer 4: it sees connections, not HTTP requests, so it cannot read a header or
 a cookie, and every request sent on one keep-alive connection goes to the same upstream.
 ``Balancer(upstreams)`` runs it as a process tied to the kernel (``servers.tether``), with the
-same ``url``/``start``/``stop`` as ``lab.nginx.Nginx``; ``front(...)`` picks nginx when it is
-installed and this otherwise.
+same ``url``/``start``/``stop`` as ``servers.nginx.Nginx``; the lesson's ``lab.front.front(...)``
+picks nginx when it is there and this otherwise. The relaying is ``servers.relay``.
 """
 
 from __future__ import annotations
@@ -24,25 +24,16 @@ import contextlib
 import hashlib
 import sys
 
-from lab.timing import scaled
+from servers.relay import relay
 from servers.runtime import accepts_connections, free_port
 from servers.tether import Service
-
-PROXY = """location / {
-    proxy_pass http://backend;
-    proxy_http_version 1.1;
-    proxy_set_header Upgrade $http_upgrade;
-    proxy_set_header Connection $connection_upgrade;
-    proxy_read_timeout 1h;
-    proxy_buffering off;
-}"""
-"""The location block lesson 09 ends with: WebSockets and SSE both work through it."""
+from servers.timing import scaled
 
 
 class Balancer(Service):
     """The Python TCP balancer as a process tied to the kernel; labelled as the fallback."""
 
-    kind = "Python TCP balancer (fallback: nginx is not installed)"
+    kind = "Python TCP balancer (the fallback for nginx)"
 
     def __init__(
         self,
@@ -77,46 +68,6 @@ class Balancer(Service):
         return f"<Balancer {self.url} → {', '.join(self.upstreams)}, {mode}>"
 
 
-def front(
-    upstreams: list[str],
-    *,
-    location: str = PROXY,
-    balance: str = "",
-    server: str = "",
-    name: str | None = None,
-):
-    """A started balancer in front of ``upstreams``: nginx with this ``location`` and
-    ``balance`` when nginx is installed, else the Python fallback (sticky when ``balance``
-    asks for any hashing, with an idle timeout when ``server`` or ``location`` sets
-    ``proxy_read_timeout``). ``.kind`` says which it is. In CI (``lab.system.in_ci()``) a
-    missing nginx raises ``RuntimeError`` instead: no lesson may pass CI on the fallback."""
-    from lab.nginx import Nginx
-    from lab.system import INSTALL_HINTS, find_tool, in_ci
-
-    if find_tool("nginx") is not None:
-        nginx = Nginx(location, upstreams, balance=balance, server=server, name=name)
-        nginx.kind = "nginx"
-        return nginx.start()
-    if in_ci():
-        raise RuntimeError(
-            f"nginx is not installed ({INSTALL_HINTS['nginx']}), and CI must run lesson 09 on "
-            "the real thing, not on the Python fallback balancer"
-        )
-    import re
-
-    timeout = re.search(r"proxy_read_timeout\s+(\d+)(ms|s|m|h)?\s*;", location + server)
-    seconds = None
-    if timeout:
-        unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[timeout.group(2) or "s"]
-        seconds = int(timeout.group(1)) * unit
-    return Balancer(
-        upstreams,
-        sticky="hash" in balance,
-        idle_timeout=seconds,
-        name=name,
-    ).start()
-
-
 # --- the balancer process ---------------------------------------------------------------------
 
 
@@ -134,7 +85,7 @@ async def serve_balancer(
     """Listen on 127.0.0.1:``port`` and relay each connection to one of ``upstreams``."""
     turn = 0
 
-    async def relay(client_reader, client_writer) -> None:
+    async def balance(client_reader, client_writer) -> None:
         nonlocal turn
         client_ip = client_writer.get_extra_info("peername")[0]
         order, turn = choose(upstreams, turn, client_ip, sticky), turn + 1
@@ -151,40 +102,17 @@ async def serve_balancer(
                     continue  # refused: try the next upstream
             else:
                 return
-            moved = asyncio.Event()
-            pumps = [
-                asyncio.ensure_future(_pump(client_reader, upstream_writer, moved)),
-                asyncio.ensure_future(_pump(upstream_reader, client_writer, moved)),
-            ]
-            if idle_timeout is not None:
-                pumps.append(asyncio.ensure_future(_watch_idle(moved, idle_timeout)))
-            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-            for pump in pumps:
-                pump.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
+            await relay(
+                (client_reader, client_writer),
+                (upstream_reader, upstream_writer),
+                idle_timeout=idle_timeout,
+            )
         finally:
             for writer in (client_writer, upstream_writer):
                 if writer is not None:
                     writer.close()
 
-    return await asyncio.start_server(relay, "127.0.0.1", port, backlog=1024)
-
-
-async def _pump(reader, writer, moved: asyncio.Event) -> None:
-    with contextlib.suppress(OSError):
-        while data := await reader.read(65536):
-            moved.set()
-            writer.write(data)
-            await writer.drain()
-
-
-async def _watch_idle(moved: asyncio.Event, seconds: float) -> None:
-    while True:
-        moved.clear()
-        try:
-            await asyncio.wait_for(moved.wait(), seconds)
-        except TimeoutError:
-            return
+    return await asyncio.start_server(balance, "127.0.0.1", port, backlog=1024)
 
 
 async def _main(args: argparse.Namespace) -> None:

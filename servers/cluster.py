@@ -12,10 +12,10 @@ import sys
 
 import httpx
 
-from lab.timing import scaled
 from servers import lifecycle
 from servers.runtime import free_port
 from servers.tether import Service
+from servers.timing import scaled
 
 
 class Backend(Service):

@@ -15,10 +15,10 @@ import socket
 import tempfile
 import time
 
-from lab.system import INSTALL_HINTS, find_tool
-from lab.timing import scaled
 from servers.runtime import free_port
+from servers.system import INSTALL_HINTS, find_tool
 from servers.tether import Service
+from servers.timing import scaled
 
 
 class RedisServer(Service):

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from lab.system import INSTALL_HINTS, find_tool, in_ci
-from lab.timing import wait_until  # noqa: F401  (re-exported for tests)
+from servers.system import MissingPart, real_part
+from servers.timing import wait_until  # noqa: F401  (re-exported for tests)
 
 
 def needs(tool: str) -> str:
-    """The tool's path; skipped when missing here, a failure in CI."""
-    path = find_tool(tool)
-    if path is None:
-        message = f"{tool} is not installed ({INSTALL_HINTS[tool]})"
-        if in_ci():
-            pytest.fail(message + " and CI must run on the real thing")
-        pytest.skip(message)
-    return path
+    """The tool's path; skipped when missing here or forced off (``COURSE_FALLBACK``), a
+    failure when missing in CI (``servers.system.real_part``)."""
+    try:
+        part = real_part(tool)
+    except MissingPart as missing:
+        pytest.fail(str(missing))
+    if not part.real:
+        pytest.skip(part.note)
+    return part.path

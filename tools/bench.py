@@ -33,11 +33,11 @@ from lab.loadgen import Group, LoadGenerator
 from lab.shootout import Transport, loop_cpu_seconds, run_round
 from lab.stats import check_delivered_once_in_order, summarize
 from lab.streams import open_streams, read_to_end
-from lab.timing import wait_until
 from servers import runtime, serve
 from servers.clock import make_clock_app
 from servers.feed import Feed, make_app
 from servers.rfc6455 import serve_echo
+from servers.timing import wait_until
 
 FANOUT_CLIENTS = 1000
 FANOUT_POSTS = 10

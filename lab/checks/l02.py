@@ -21,10 +21,10 @@ from lab.checks.core import (
     recording_feed_server,
     short,
 )
-from lab.timing import scaled, wait_until
 from servers import serve
 from servers.feed import FEED, Feed
 from servers.http import make_base_app
+from servers.timing import scaled, wait_until
 
 
 def check_02_handler(handler: Callable[..., Any]) -> None:

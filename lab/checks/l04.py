@@ -13,10 +13,10 @@ import aiohttp
 from lab.checks.core import CheckFailed, expect, fail, passed, probe_handler, short
 from lab.clients import ClientLog, sse_listen
 from lab.recording import record_requests
-from lab.timing import scaled
 from servers import runtime, serve
 from servers.feed import FEED, Feed
 from servers.http import make_base_app
+from servers.timing import scaled
 
 
 def check_04_events_handler(handler: Callable[..., Any]) -> None:

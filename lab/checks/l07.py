@@ -17,8 +17,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from lab.checks.core import CheckFailed, expect, fail, passed, probe_handler, short
-from lab.timing import scaled
 from servers import runtime, serve
+from servers.timing import scaled
 
 CLIENTS = 5
 QUIET = 0.2

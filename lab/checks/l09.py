@@ -28,8 +28,8 @@ import re
 
 from lab import balancing
 from lab.checks.core import call, expect, fail, passed
-from lab.system import find_tool, in_ci
-from lab.timing import scaled
+from servers.system import find_tool, in_ci
+from servers.timing import scaled
 
 EXERCISE = "09"
 PRODUCTION_HEARTBEAT = 15.0
@@ -132,8 +132,8 @@ def _static_rules(block: str) -> None:
 
 
 def _run_through_nginx(block: str) -> tuple[list[str], list[float]]:
-    from lab.nginx import Nginx, NginxConfigError
     from servers.cluster import Backend
+    from servers.nginx import Nginx, NginxConfigError
 
     backends = [Backend(f"check09-b{n}") for n in (1, 2)]
     nginx = Nginx(

@@ -22,7 +22,6 @@ from aiohttp import web
 
 from lab.checks.core import CheckFailed, expect, fail, not_written, passed, short
 from lab.clients import ClientLog, sse_listen
-from lab.timing import scaled
 from servers import runtime, serve
 from servers.backend import make_backend_app
 from servers.backplane import (
@@ -35,6 +34,7 @@ from servers.backplane import (
 from servers.backplane import publish_through as library_publish
 from servers.backplane import relay as library_relay
 from servers.feed import Feed
+from servers.timing import scaled
 
 BACKENDS = 3
 CLIENTS = 2

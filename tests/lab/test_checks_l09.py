@@ -6,7 +6,7 @@ import pytest
 from support import needs
 
 from lab.checks import CheckFailed, check_09_location
-from servers.balancer import PROXY
+from lab.front import PROXY
 
 UPGRADE = "proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade;"
 

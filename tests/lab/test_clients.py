@@ -12,7 +12,7 @@ from support import wait_until
 from lab.clients import ClientLog, long_poll, short_poll
 from lab.meter import ByteMeter
 from lab.stats import check_delivered_once_in_order
-from lab.timing import scaled
+from servers.timing import scaled
 
 
 async def run_clients(

@@ -9,9 +9,9 @@ from support import needs
 
 from lab.browser import blank_page_app, open_browser, render_output
 from lab.eventsource import eventsource_html
-from lab.timing import wait_until
 from servers import serve
 from servers.feed import Feed, make_app
+from servers.timing import wait_until
 
 
 async def rerun(page_url: str, stream_url: str, feed: Feed, *, tidy: bool, runs: int):

@@ -7,7 +7,7 @@ import pytest
 from websockets.sync.client import connect
 
 from lab import balancing
-from servers.balancer import PROXY, Balancer, choose, front
+from servers.balancer import Balancer, choose
 from servers.cluster import start_backends
 
 
@@ -68,24 +68,6 @@ def test_a_quiet_stream_that_nothing_cuts_is_reported_alive_not_cut():
         with Balancer([backends[0].address]) as balancer:
             assert balancing.quiet_sse_lifetime(balancer.url, 0.5) is None
         with Balancer([backends[0].address], idle_timeout=0.3) as balancer:
-            assert balancing.quiet_sse_lifetime(balancer.url, 5) < 5
+            assert balancing.quiet_sse_lifetime(balancer.url, 5) is not None  # cut, not alive
     finally:
         backends[0].stop()
-
-
-def test_without_nginx_front_falls_back_to_the_python_balancer(monkeypatch):
-    monkeypatch.setattr("lab.system.find_tool", lambda name: None)
-    monkeypatch.delenv("CI", raising=False)
-    balancer = front(["127.0.0.1:9"], location=PROXY.replace("1h", "90s"), name="test-front")
-    try:
-        assert isinstance(balancer, Balancer) and "fallback" in balancer.kind
-        assert balancer.idle_timeout == 90
-    finally:
-        balancer.stop()
-
-
-def test_in_ci_front_refuses_to_fall_back_when_nginx_is_missing(monkeypatch):
-    monkeypatch.setattr("lab.system.find_tool", lambda name: None)
-    monkeypatch.setenv("CI", "true")
-    with pytest.raises(RuntimeError, match="CI must run lesson 09 on the real thing"):
-        front(["127.0.0.1:9"], name="test-front-ci")

@@ -8,8 +8,8 @@ import aiohttp
 import bench
 
 from lab.clients import ClientLog, sse_listen
-from lab.timing import wait_until
 from servers import serve
+from servers.timing import wait_until
 
 
 def test_the_reference_fans_each_post_out_to_every_sse_client_once():

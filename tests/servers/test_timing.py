@@ -1,6 +1,6 @@
 import pytest
 
-from lab.timing import scaled, timeout_factor
+from servers.timing import scaled, timeout_factor
 
 
 def test_waits_are_unscaled_by_default(monkeypatch):
@@ -21,7 +21,7 @@ def test_a_bad_factor_is_a_clear_error(monkeypatch, value):
 
 
 def test_wait_until_returns_once_the_condition_holds_and_times_out_clearly():
-    from lab.timing import wait_until
+    from servers.timing import wait_until
 
     calls = iter([False, False, True])
     wait_until(lambda: next(calls))

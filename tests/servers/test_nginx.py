@@ -1,4 +1,4 @@
-"""lab.nginx: a real nginx from a generated config; the buffering facts lesson 03 relies on,
+"""servers.nginx: a real nginx from a generated config; the buffering facts lesson 03 relies on,
 and the lifecycle lesson 09 relies on (named, tied to the kernel, dies even after SIGKILL)."""
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ import textwrap
 
 import httpx
 import psutil
+import pytest
 from support import needs, wait_until
 
-from lab.nginx import Nginx, NginxConfigError
 from servers import serve
 from servers.clock import SSE_HEADERS, make_clock_app
+from servers.nginx import Nginx, NginxConfigError, nginx_seconds, read_timeout
+from servers.sse import EventParser
 
 PLAIN = "location / { proxy_pass http://backend; }"
 
@@ -28,25 +30,53 @@ def alive(pid: int) -> bool:
         return False
 
 
-def chunks_through(location: str, headers: dict) -> list[bytes]:
+def events_per_read(location: str, headers: dict) -> list[int]:
+    """How many whole SSE events each read of a 10-event stream through nginx completed (reads
+    that completed none left out). Chunks may merge under load; events are parsed, not counted
+    per chunk."""
+    parser, counts = EventParser(), []
     with (
-        serve(make_clock_app(0.1, 5, headers)) as upstream,
+        serve(make_clock_app(0.1, 10, headers)) as upstream,
         Nginx(location, [f"{upstream.host}:{upstream.port}"]) as nginx,
         httpx.stream("GET", nginx.url + "/time", timeout=10) as response,
     ):
-        return list(response.iter_raw())
+        for chunk in response.iter_raw():
+            if events := parser.feed(chunk):
+                counts.append(len(events))
+    return counts
 
 
 def test_with_default_settings_nginx_holds_every_event_until_the_stream_ends():
     needs("nginx")
-    chunks = chunks_through(PLAIN, SSE_HEADERS)
-    assert len(chunks) == 1 and chunks[0].count(b"data:") == 5
+    assert events_per_read(PLAIN, SSE_HEADERS) == [10]
 
 
-def test_x_accel_buffering_no_makes_nginx_pass_each_event_on_at_once():
+def test_x_accel_buffering_no_makes_nginx_pass_events_on_before_the_stream_ends():
     needs("nginx")
-    chunks = chunks_through(PLAIN, {**SSE_HEADERS, "X-Accel-Buffering": "no"})
-    assert [chunk.count(b"data:") for chunk in chunks] == [1, 1, 1, 1, 1]
+    counts = events_per_read(PLAIN, {**SSE_HEADERS, "X-Accel-Buffering": "no"})
+    assert sum(counts) == 10 and counts[0] < 10  # the first arrived before the last was written
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("90", 90), ("500ms", 0.5), ("1m30s", 90), ("'1h 30m'", 5400), ("2d", 172800),
+     ("1w", 604800), ("1M", 2592000), ("1y", 31536000), ("1h1ms", 3600.001)],
+)  # fmt: skip
+def test_nginx_time_values_are_read_in_every_unit_and_combination(value, seconds):
+    assert nginx_seconds(value) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("value", ["30s1m", "1m1m", "1.5s", "1x", "s", ""])
+def test_a_time_nginx_would_refuse_is_refused(value):
+    with pytest.raises(ValueError, match="is not an nginx time"):
+        nginx_seconds(value)
+
+
+def test_the_shortest_valid_proxy_read_timeout_of_a_config_is_read():
+    config = "proxy_read_timeout 1m30s; location / { proxy_read_timeout 2d; }"
+    assert read_timeout(config) == 90
+    assert read_timeout("location / { proxy_pass http://backend; }") is None
+    assert read_timeout("proxy_read_timeout soon; proxy_read_timeout 1h;") == 3600
 
 
 def test_nginx_and_its_workers_are_gone_after_stop():
@@ -92,8 +122,8 @@ def test_nginx_dies_with_the_process_that_started_it_even_by_sigkill():
     script = textwrap.dedent(
         """
         import httpx, json, time
-        from lab.nginx import Nginx, NginxConfigError
-        from servers.balancer import PROXY
+        from lab.front import PROXY
+        from servers.nginx import Nginx
         from servers.cluster import start_backends
         backends = start_backends(2, prefix="test-orphan")
         nginx = Nginx(PROXY, [b.address for b in backends]).start()
@@ -129,7 +159,6 @@ def orphans(marker: str) -> list[list[str]]:
 
 def test_a_broken_config_is_refused_with_nginx_s_own_words():
     needs("nginx")
-    import pytest
 
     with pytest.raises(NginxConfigError, match="nginx refused the config") as refusal:
         Nginx("location / {\n    proxy_pass;\n}", ["127.0.0.1:9"]).start()

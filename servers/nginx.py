@@ -11,7 +11,9 @@ Lesson 09 adds: ``balance`` (lines for the ``upstream backend`` block, such as `
 the same name first stops the old one, so re-running a cell is safe), and the
 ``map $http_upgrade $connection_upgrade`` every WebSocket proxy needs, always defined.
 A config nginx refuses raises ``NginxConfigError`` with nginx's own words and the line of the
-location block they point at.
+location block they point at. ``nginx_seconds("1m30s")`` reads nginx's time syntax, and
+``read_timeout(config)`` the ``proxy_read_timeout`` a config sets (lesson 09's fallback balancer
+and exercise check read it with these).
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from lab.system import find_tool
-from lab.timing import scaled
 from servers.runtime import accepts_connections, free_port
+from servers.system import find_tool
 from servers.tether import Service
+from servers.timing import scaled
 
 MAP_UPGRADE = """map $http_upgrade $connection_upgrade {
     default upgrade;
@@ -169,3 +171,55 @@ class Nginx(Service):
 
 def _indent(text: str, spaces: int) -> str:
     return "\n".join(" " * spaces + line for line in text.strip().splitlines())
+
+
+TIME_UNITS = {
+    "y": 365 * 86400,
+    "M": 30 * 86400,
+    "w": 7 * 86400,
+    "d": 86400,
+    "h": 3600,
+    "m": 60,
+    "s": 1,
+    "ms": 0.001,
+}
+"""nginx's time units, most significant first (nginx docs, "Configuration file measurement
+units"): ``M`` is 30 days, ``y`` 365; a number without a unit is seconds."""
+
+_TIME_PART = re.compile(r"\s*(\d+)(ms|[yMwdhms]?)")
+
+
+def nginx_seconds(value: str) -> float:
+    """Seconds in an nginx time value such as ``90``, ``500ms``, ``1m30s`` or ``1h 30m``;
+    ``ValueError`` for what nginx would refuse (units out of order or repeated, unknown units)."""
+    text, order = value.strip().strip("\"'"), list(TIME_UNITS)
+    seconds, position, last = 0.0, 0, -1
+    for match in _TIME_PART.finditer(text):
+        if match.start() != position:
+            break
+        unit = match.group(2) or "s"
+        rank = order.index(unit)
+        if rank <= last or (not match.group(2) and match.end() != len(text)):
+            break
+        seconds += int(match.group(1)) * TIME_UNITS[unit]
+        last, position = rank, match.end()
+    if position != len(text) or not text:
+        raise ValueError(
+            f"{value!r} is not an nginx time (such as 90s, 1m30s or 1h: units largest first, "
+            "each once)"
+        )
+    return seconds
+
+
+def read_timeout(config: str) -> float | None:
+    """The shortest ``proxy_read_timeout`` a config (or location block) sets, in seconds, or
+    ``None`` when it sets none. A value nginx would refuse is left out: nginx itself says so
+    when it tests the config."""
+    found = re.findall(r"proxy_read_timeout\s+(\"[^\"]*\"|'[^']*'|[^\s;]+)\s*;", config)
+    seconds = []
+    for value in found:
+        try:
+            seconds.append(nginx_seconds(value))
+        except ValueError:
+            continue
+    return min(seconds, default=None)
