@@ -5,6 +5,9 @@ held request, stream or socket is parked at the server, publishes posts at a ste
 measures a steady window: the requests and bytes the clients sent and received in it, and the
 CPU time the server's loop thread spent in it. It then waits until every post has reached
 every client, and checks that each received every post exactly once, in order.
+
+Client counts are first fitted to the open-file limit (``affordable_counts``): raised to the
+hard limit, and where even that is too low, fewer clients, said in the output.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lab.loadgen import Group, LoadGenerator
+from lab.loadgen import SOCKETS_PER_CLIENT, Group, LoadGenerator
 from lab.plots import TRANSPORT_COLORS
 from lab.stats import check_delivered_once_in_order, summarize
 from lab.workload import publish_steadily
 from servers import runtime
 from servers.feed import Feed
+from servers.limits import affordable, open_file_limit, raise_open_file_limit
 from servers.timing import scaled, wait_until
 
 
@@ -186,6 +190,22 @@ def _wait_for_deliveries(load: LoadGenerator, name: str, count: int) -> None:
         time.sleep(0.05)
 
 
+def affordable_counts(counts: list[int], say: Callable[[str], None] = print) -> list[int]:
+    """``counts`` as this machine's open-file limit allows them, once raised to the hard limit:
+    a count too large becomes the most clients that fit, and ``say`` is told so."""
+    raise_open_file_limit()
+    fitted = sorted({affordable(n, SOCKETS_PER_CLIENT) for n in counts})
+    if fitted != sorted(set(counts)):
+        soft, hard = open_file_limit()
+        say(
+            f"open-file limit {soft} (hard limit {hard}): at most {max(fitted)} clients fit "
+            f"({SOCKETS_PER_CLIENT} files each in the load generator), so this run uses "
+            f"{fitted} clients instead of {sorted(counts)}; raise the hard limit "
+            "(ulimit -Hn, as root) to run them all"
+        )
+    return fitted
+
+
 def sweep(
     feed: Feed,
     url: str,
@@ -199,8 +219,10 @@ def sweep(
     """Every transport at every client count; ``progress`` is told before each round.
 
     Memory per client is measured in the rounds with the most clients, for the transports
-    that hold a connection.
+    that hold a connection. Counts the open-file limit cannot afford are scaled down, and
+    said so (``affordable_counts``).
     """
+    counts = affordable_counts(counts)
     plan = [(t, n) for n in counts for t in transports]
     rounds = []
     for done, (transport, clients) in enumerate(plan):

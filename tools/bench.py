@@ -11,13 +11,20 @@ to a folder beside it, and a table to stdout:
   echo; the course promises the hand-written echo within 2x;
 - an SSE fan-out of posts to 1000 connected clients, p50 and p99, against a reference server
   built on aiohttp-sse the usual way (a queue per client); the promise: p99 no worse;
-- idle connections held and the memory each costs, for SSE and WebSocket (lesson 08's round).
+- idle connections held and the memory each costs, for SSE and WebSocket (lesson 08's round);
+- the SSE parser's throughput (MB/s), against httpx-sse's decoder on the same bytes in the same
+  chunks, rounds alternated: in 64 KiB reads, and the whole stream in one chunk (a parser whose
+  cost grows with the square of a chunk shows there).
+
+It raises its open-file limit first (``servers.limits``); where the hard limit cannot hold
+``FANOUT_CLIENTS`` clients, it runs as many as fit and says so.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import codecs
 import json
 import statistics
 import sys
@@ -29,14 +36,16 @@ from aiohttp import web
 
 from lab import plots
 from lab.echo import serve_tcp_echo, serve_ws_echo, tcp_round_trips, ws_round_trips, ws_url
-from lab.loadgen import Group, LoadGenerator
+from lab.loadgen import SOCKETS_PER_CLIENT, Group, LoadGenerator
 from lab.shootout import Transport, loop_cpu_seconds, run_round
 from lab.stats import check_delivered_once_in_order, summarize
 from lab.streams import open_streams, read_to_end
 from servers import runtime, serve
 from servers.clock import make_clock_app
 from servers.feed import Feed, make_app
+from servers.limits import affordable, open_file_limit, raise_open_file_limit
 from servers.rfc6455 import serve_echo
+from servers.sse import EventParser, encode_comment, encode_event
 from servers.timing import wait_until
 
 FANOUT_CLIENTS = 1000
@@ -134,11 +143,11 @@ def make_reference_sse_app() -> tuple[web.Application, set, callable]:
     return app, queues, publish
 
 
-def fan_out(url: str, parked, publish) -> tuple[list[float], float]:
-    """Latencies of ``FANOUT_POSTS`` posts, 0.2 s apart, to ``FANOUT_CLIENTS`` SSE clients,
+def fan_out(url: str, parked, publish, clients: int) -> tuple[list[float], float]:
+    """Latencies of ``FANOUT_POSTS`` posts, 0.2 s apart, to ``clients`` SSE clients,
     and the server loop's CPU seconds per post."""
-    with LoadGenerator(url, [Group("sse", "sse", FANOUT_CLIENTS)]) as load:
-        wait_until(lambda: parked() >= FANOUT_CLIENTS, 60, "every SSE client connected")
+    with LoadGenerator(url, [Group("sse", "sse", clients)]) as load:
+        wait_until(lambda: parked() >= clients, 60, "every SSE client connected")
         ids, cpu_before = [], loop_cpu_seconds()
         for n in range(FANOUT_POSTS):
             time.sleep(0.2)
@@ -149,7 +158,7 @@ def fan_out(url: str, parked, publish) -> tuple[list[float], float]:
     return load.results["sse"].latencies(), cpu
 
 
-def fan_outs() -> tuple[dict[str, list[float]], dict[str, float]]:
+def fan_outs(clients: int) -> tuple[dict[str, list[float]], dict[str, float]]:
     """The course's ``/events`` and the reference, twice each in turn (A B A B), so
     the second runs first once; latencies pooled, CPU per post averaged."""
     latencies: dict[str, list[float]] = {"course /events": [], "aiohttp-sse reference": []}
@@ -158,27 +167,86 @@ def fan_outs() -> tuple[dict[str, list[float]], dict[str, float]]:
         if name == "course /events":
             feed = Feed()
             with serve(make_app(feed), name="bench-sse-course") as server:
-                values, per_post = fan_out(server.url, lambda f=feed: f.waiting, feed.publish)
+                values, per_post = fan_out(
+                    server.url, lambda f=feed: f.waiting, feed.publish, clients
+                )
         else:
             app, queues, publish = make_reference_sse_app()
             with serve(app, name="bench-sse-reference") as server:
-                values, per_post = fan_out(server.url, lambda q=queues: len(q), publish)
+                values, per_post = fan_out(server.url, lambda q=queues: len(q), publish, clients)
         latencies[name] += values
         cpu[name].append(per_post)
     return latencies, {name: statistics.mean(values) for name, values in cpu.items()}
 
 
-def memory_per_connection() -> dict[str, float]:
-    """Python memory per idle connection, 1000 held, for SSE and WebSocket (lesson 08)."""
+def memory_per_connection(clients: int) -> dict[str, float]:
+    """Python memory per idle connection, ``clients`` held, for SSE and WebSocket (lesson 08)."""
     feed = Feed()
     result = {}
     with serve(make_app(feed), name="bench-memory") as server:
         for kind, name in [("sse", "SSE"), ("ws", "WebSocket")]:
             held = run_round(
-                feed, server.url, Transport(name, kind), 1000, rate=2, window=0.5, memory=True
+                feed, server.url, Transport(name, kind), clients, rate=2, window=0.5, memory=True
             )
             result[name] = held.memory_per_client
     return result
+
+
+def sse_stream(events: int) -> bytes:
+    """What the feed's ``/events`` sends: posts with ids and JSON data, a heartbeat every 50."""
+    parts = []
+    for n in range(events):
+        post = {"id": n, "text": f"post number {n}", "ts": 1733000000.0 + n}
+        parts.append(encode_event(json.dumps(post), id=n))
+        if n % 50 == 49:
+            parts.append(encode_comment("heartbeat"))
+    return b"".join(parts)
+
+
+def read_with_course_parser(chunks: list[bytes]) -> list[str]:
+    parser, data = EventParser(), []
+    for chunk in chunks:
+        data += [event.data for event in parser.feed(chunk)]
+    return data
+
+
+def read_with_httpx_sse(chunks: list[bytes]) -> list[str]:
+    """httpx-sse's decoding as ``EventSource.iter_sse`` does it: bytes to text incrementally
+    (as httpx's ``iter_text``), text to lines, lines to events. It also hands over a blank
+    line after an id with no data, which a browser does not dispatch: those are left out."""
+    from httpx_sse._decoders import SSEDecoder, SSELineDecoder
+
+    text = codecs.getincrementaldecoder("utf-8")("replace")
+    lines, decoder = SSELineDecoder(), SSEDecoder()
+    data = []
+    for chunk in chunks:
+        for line in lines.decode(text.decode(chunk)):
+            event = decoder.decode(line)
+            if event is not None and event.data:
+                data.append(event.data)
+    return data
+
+
+PARSERS = {"course EventParser": read_with_course_parser, "httpx-sse": read_with_httpx_sse}
+
+
+def parser_throughput(stream: bytes, chunk: int, rounds: int) -> dict[str, list[float]]:
+    """MB/s of each parser in ``PARSERS`` reading ``stream`` in ``chunk``-byte reads, one
+    figure per round, the order alternated round by round (so neither always runs warm).
+    ``AssertionError`` if they did not read the same events."""
+    chunks = [stream[k : k + chunk] for k in range(0, len(stream), chunk)]
+    speeds: dict[str, list[float]] = {name: [] for name in PARSERS}
+    for round_number in range(rounds):
+        order = list(PARSERS) if round_number % 2 == 0 else list(PARSERS)[::-1]
+        read = {}
+        for name in order:
+            started = time.perf_counter()
+            read[name] = PARSERS[name](chunks)
+            speeds[name].append(len(stream) / 1e6 / (time.perf_counter() - started))
+        if len({tuple(events) for events in read.values()}) != 1:
+            raise AssertionError(f"the parsers read different events from the same bytes: "
+                                 f"{ {name: len(events) for name, events in read.items()} }")
+    return speeds
 
 
 def plot(samples: dict[str, list[float]], title: str, path: Path) -> None:
@@ -200,6 +268,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     plot_dir = args.out.parent / "bench"
     plot_dir.mkdir(parents=True, exist_ok=True)
+    raise_open_file_limit()
+    clients = affordable(FANOUT_CLIENTS, SOCKETS_PER_CLIENT)
+    soft, hard = open_file_limit()
+    print(f"open-file limit: {soft} (hard {hard})", flush=True)
+    if clients < FANOUT_CLIENTS:
+        print(f"  too low for {FANOUT_CLIENTS} clients ({SOCKETS_PER_CLIENT} files each): the "
+              f"fan-out and memory rounds use {clients}; raise the hard limit to run them all")
+
+    print("SSE parser throughput ...", flush=True)
+    stream = sse_stream(30_000)
+    parsing = {
+        f"{kb} KiB reads" if kb else "one chunk": parser_throughput(
+            stream, kb * 1024 or len(stream), args.repeat
+        )
+        for kb in (64, 0)
+    }
 
     print("stop() and GET ...", flush=True)
     stop_idle = statistics.median(time_stop(0) for _ in range(args.repeat))
@@ -207,15 +291,22 @@ def main(argv: list[str] | None = None) -> int:
     get_p50 = statistics.median(get_round_trips(500))
     print("round trips ...", flush=True)
     rtts = round_trips(args.round_trips)
-    print(f"fan-out to {FANOUT_CLIENTS} SSE clients ...", flush=True)
-    fans, fan_cpu = fan_outs()
+    print(f"fan-out to {clients} SSE clients ...", flush=True)
+    fans, fan_cpu = fan_outs(clients)
     print("memory per connection ...", flush=True)
-    memory = memory_per_connection()
+    memory = memory_per_connection(clients)
 
     rtt = {name: summarize(values) for name, values in rtts.items()}
     fan = {name: summarize(values) for name, values in fans.items()}
     tcp = rtt["raw TCP echo"]["p50"]
     figures = {
+        "open_file_limit": {"soft": soft, "hard": hard, "clients": clients,
+                            "clients_wanted": FANOUT_CLIENTS},
+        "sse_parser_stream_bytes": len(stream),
+        "sse_parser_mb_per_s": {
+            reads: {name: {"median": statistics.median(v), "rounds": v} for name, v in s.items()}
+            for reads, s in parsing.items()
+        },
         "stop_idle_s": stop_idle,
         "stop_50_streams_s": stop_busy,
         "shutdown_grace_s": runtime.SHUTDOWN_GRACE,
@@ -228,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.write_text(json.dumps(figures, indent=2) + "\n")
     plot(rtts, "Round trips: each WebSocket echo against raw TCP", plot_dir / "round_trips.png")
-    plot(fans, f"One post to {FANOUT_CLIENTS} SSE clients: course vs aiohttp-sse",
+    plot(fans, f"One post to {clients} SSE clients: course vs aiohttp-sse",
          plot_dir / "sse_fan_out.png")  # fmt: skip
 
     ours, theirs = fan["course /events"], fan["aiohttp-sse reference"]
@@ -252,7 +343,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{value / ref_value:>8.2f}"
         )
     for name, per in memory.items():
-        print(f"{name}: 1000 idle connections held, {per / 1024:.1f} KiB of Python memory each")
+        print(f"{name}: {clients} idle connections held, {per / 1024:.1f} KiB of memory each")
+    print(f"SSE parsing, {len(stream) / 1e6:.1f} MB, median of {args.repeat} alternated rounds:")
+    for reads, speeds in parsing.items():
+        ours = statistics.median(speeds["course EventParser"])
+        theirs = statistics.median(speeds["httpx-sse"])
+        print(f"  {reads:<14} course {ours:7.1f} MB/s   httpx-sse {theirs:7.1f} MB/s"
+              f"   ratio {ours / theirs:.2f}")
     verdicts = [
         ("stop() with 50 streams under 1 s", stop_busy < 1),
         ("hand-written WebSocket echo within 2x of TCP",
