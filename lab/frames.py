@@ -15,7 +15,15 @@ import os
 import socket
 import struct
 
-from servers.rfc6455 import Frame, accept_key, decode_frame, parse_header, split_frames
+from servers.rfc6455 import (
+    Frame,
+    accept_key,
+    decode_frame,
+    encode_frame,
+    parse_header,
+    serve_echo,
+    split_frames,
+)
 from servers.rfc6455.codec import (
     BINARY,
     CLOSE,
@@ -155,6 +163,19 @@ def handshake(host: str, port: int, timeout: float = 10.0) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+LIVE_MESSAGES = [(TEXT, "héllo, wire".encode()), (BINARY, bytes(range(256)) * 2),
+                 (TEXT, b"z" * 70_000), (PING, b"still there?")]
+
+
+def echo_session(messages: list[tuple[int, bytes]], name: str = "check-06") -> bytes:
+    """Everything ``serve_echo`` sends back for ``messages`` (opcode, payload) and a close, sent
+    masked and all at once, as one byte string: what exercise 06.3 splits into frames."""
+    with serve_echo(name=name) as server, handshake(server.host, server.port) as sock:
+        for opcode, payload in [*messages, (CLOSE, struct.pack("!H", 1000))]:
+            sock.sendall(encode_frame(opcode, payload, mask=os.urandom(4)))
+        return read_to_end(sock)
 
 
 def handshake_answer(host: str, port: int, request: str, timeout: float = 10.0) -> bytes:

@@ -257,3 +257,51 @@ def test_a_list_pair_and_a_decoder_that_ignores_rsv_both_pass(capsys):
     checks.check_06_decode_frame(lenient)  # the exercise says to ignore RSV bits
     checks.check_06_decode_frame(decode_frame)  # refusing them, as the strict codec does, is fine
     assert capsys.readouterr().out.count("✔") == 3
+
+
+NAMES = {0x0: "continuation", 0x1: "text", 0x2: "binary", 0x8: "close", 0x9: "ping", 0xA: "pong"}
+
+
+def crashing_on_rsv(buffer):
+    """Looks the opcode up with the RSV bits still in it: KeyError on byte 0 = 0xC1."""
+    decoded = lenient(buffer)
+    if decoded is not None:
+        NAMES[buffer[0] & 0x7F]
+    return decoded
+
+
+def test_a_decoder_that_crashes_on_the_rsv_frame_fails_naming_the_crash():
+    with pytest.raises(checks.CheckFailed, match=r"exercise 06\.2") as failure:
+        checks.check_06_decode_frame(crashing_on_rsv)
+    said = str(failure.value)
+    assert "RSV1 set" in said and "raised KeyError: 65" in said
+    assert "NAMES[buffer[0] & 0x7F]" in said  # the learner's line
+    assert "a KeyError is a crash, not a refusal" in said
+
+
+class RSVRefused(Exception):
+    """A learner's own exception class, raised on purpose."""
+
+
+def refusing_rsv_with(error):
+    def decode(buffer):
+        if buffer and buffer[0] & 0x70:
+            raise error
+        return decode_frame(buffer)
+
+    return decode
+
+
+@pytest.mark.parametrize(
+    "error", [ValueError("RSV bits set"), RSVRefused("no extension"), Exception("RSV")],
+    ids=["ValueError", "own exception class", "Exception"],
+)
+def test_a_decoder_that_refuses_the_rsv_frame_on_purpose_passes(error, capsys):
+    checks.check_06_decode_frame(refusing_rsv_with(error))
+    assert capsys.readouterr().out.count("✔") == 1
+
+
+@pytest.mark.parametrize("error", [IndexError("index out of range"), TypeError("bad operand")])
+def test_a_builtin_crash_on_the_rsv_frame_is_not_taken_for_a_refusal(error):
+    with pytest.raises(checks.CheckFailed, match=f"raised {type(error).__name__}"):
+        checks.check_06_decode_frame(refusing_rsv_with(error))
