@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
 import links
 import make_exercises
+import mistune
 import navigation
 import nbformat
 import pytest
@@ -133,6 +135,23 @@ def test_the_readme_table_and_the_map_list_the_lessons_between_their_markers(cou
     assert "| 1 Polling | [01 alpha](01-alpha.ipynb) | what does alpha cost? | — |" in course_map
     assert "|  | 02 later (in preparation) | what comes later? | — |" in course_map
     assert "Lesson 01 has no exercise yet. Lesson 02 is in preparation." in course_map
+
+
+def rendered_rows(markdown: str) -> list[str]:
+    """The first link of each table row, as a GitHub-flavoured renderer draws the markdown."""
+    html = mistune.create_markdown(plugins=["table"])(markdown)
+    rows = re.findall(r"<tr>.*?</tr>", "".join(re.findall(r"<table>.*?</table>", html, re.S)), re.S)
+    return [found[0] for row in rows if (found := re.findall(r'href="([^"]+)"', row))]
+
+
+def test_the_readme_table_renders_one_row_per_written_lesson(course):
+    navigation.write(course)
+    rows = rendered_rows((course / "README.md").read_text())
+    assert rows == ["notebooks/00-welcome.ipynb", "notebooks/01-alpha.ipynb"]
+    cut = (
+        "| lesson | measures |\n| --- | --- |\n| [00](n/00.ipynb) | a |\n\n| [01](n/01.ipynb) | b |"
+    )
+    assert rendered_rows(cut) == ["n/00.ipynb"]  # a blank line ends a table: 01 is loose text
 
 
 def test_a_lesson_in_preparation_is_named_but_never_a_link(course):
