@@ -10,16 +10,8 @@ import pytest
 
 from lab import checks
 from lab.frames import frames_in
-from servers.rfc6455 import Frame, accept_key, decode_frame
-from servers.rfc6455.codec import GUID, apply_mask
-
-
-def split_frames(buffer):
-    frames, rest = [], buffer
-    while (decoded := decode_frame(rest)) is not None:
-        frames.append(decoded[0])
-        rest = rest[decoded[1] :]
-    return frames, rest
+from servers.rfc6455 import Frame, accept_key, decode_frame, split_frames
+from servers.rfc6455.codec import GUID, apply_mask, header_size
 
 
 def test_the_reference_functions_pass_every_check(capsys):
@@ -56,17 +48,12 @@ def test_a_wrong_accept_key_gets_a_message_naming_the_mistake(accept, says):
     assert says in str(failure.value)
 
 
-def payload_offset(buffer: bytes) -> int:
-    length = buffer[1] & 0x7F
-    return {126: 4, 127: 10}.get(length, 2) + (4 if buffer[1] & 0x80 else 0)
-
-
 def no_unmasking(buffer):
     decoded = decode_frame(buffer)
     if decoded is None:
         return None
     frame, used = decoded
-    start = payload_offset(buffer)
+    start = header_size(buffer[1])
     return Frame(frame.fin, frame.opcode, buffer[start:used], frame.masked), used
 
 
@@ -110,7 +97,7 @@ def skipping_the_mask_key_wrongly(buffer):
     if decoded is None or not decoded[0].masked:
         return decoded
     frame, used = decoded
-    start = payload_offset(buffer) - 4
+    start = header_size(buffer[1]) - 4
     return Frame(frame.fin, frame.opcode, buffer[start:start + len(frame.payload)], True), used
 
 
@@ -216,7 +203,7 @@ def unmasking_from_the_key_offset(buffer):
     if decoded is None or not decoded[0].masked:
         return decoded
     frame, used = decoded
-    start = payload_offset(buffer) - 4
+    start = header_size(buffer[1]) - 4
     payload = apply_mask(buffer[start : start + len(frame.payload)], buffer[start : start + 4])
     return Frame(frame.fin, frame.opcode, payload, True), used
 
