@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from aiohttp import web
 from support import needs
 
-from lab.browser import launch_args, open_browser
+from lab.browser import blank_page_app, open_browser
 from servers import serve
 from servers.feed import Feed, make_app
+from servers.timing import scaled
 
 PAGE = """<!doctype html><p id="out">waiting</p><script>
 const out = document.getElementById("out");
@@ -65,12 +67,38 @@ def test_without_cors_headers_the_browser_blocks_the_same_read():
     assert result.startswith("blocked: TypeError")
 
 
-def test_launch_flags_keep_chromium_off_the_network():
-    args = launch_args()
-    for flag in [
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ]:
-        assert flag in args
+OUTSIDE = "http://outside.invalid/ping"
+
+
+async def requests_through_a_recording_proxy(page_url: str, quiet: float) -> list[str]:
+    """Launch Chromium as the lessons do, with every non-loopback request sent to a local
+    proxy that records the first line of each and answers 204; open ``page_url``, have the
+    page fetch ``OUTSIDE`` itself, then watch ``quiet`` seconds more."""
+    recorded: list[str] = []
+
+    async def record(reader, writer):
+        head = await reader.readuntil(b"\r\n")
+        recorded.append(head.decode().strip())
+        writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+        writer.close()
+
+    proxy = await asyncio.start_server(record, "127.0.0.1", 0)
+    port = proxy.sockets[0].getsockname()[1]
+    async with proxy, open_browser(extra_args=[f"--proxy-server=http://127.0.0.1:{port}"]) as b:
+        page = await b.new_page()
+        await page.goto(page_url)  # loopback: straight to the page's server, not the proxy
+        await page.evaluate(f"fetch({OUTSIDE!r}, {{mode: 'no-cors'}}).catch(() => null)")
+        deadline = time.monotonic() + scaled(10)
+        while not any(OUTSIDE in line for line in recorded):  # the proxy does record
+            assert time.monotonic() < deadline, f"the page's own request never reached {port}"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(quiet)  # a window for background requests (seen ~1 s after launch)
+    return recorded
+
+
+def test_chromium_launched_as_the_lessons_do_requests_nothing_but_what_the_page_asks_for():
+    needs("chromium")
+    with serve(blank_page_app()) as site:
+        recorded = asyncio.run(requests_through_a_recording_proxy(site.url, scaled(2)))
+    unasked = [line for line in recorded if OUTSIDE not in line]
+    assert unasked == [], f"Chromium went to the network on its own: {unasked}"
