@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import sysconfig
 import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from lab.recording import record_requests
@@ -119,9 +121,22 @@ def require_async(exercise: str, function: Any, signature: str, why: str) -> Non
     )
 
 
+class NoResponse(Exception):
+    """A handler returned something that is not a response: usually a forgotten ``return``."""
+
+    def __init__(self, returned: Any) -> None:
+        super().__init__(returned)
+        self.returned = returned
+
+
 class Crashes(list):
     """The exceptions the learner's code raised while a check ran it inside a server or a task
     (where the traceback would otherwise end in a log line), collected for the check to explain."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running: list[web.Request] = []
+        """The requests a ``guard_handler`` handler is serving right now."""
 
     def guard(
         self, function: Callable[..., Awaitable[Any]], *, letting: tuple = ()
@@ -140,6 +155,23 @@ class Crashes(list):
         guarded.__name__ = getattr(function, "__name__", "guarded")
         return guarded
 
+    def guard_handler(self, handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable]:
+        """An aiohttp handler ``guard``ed, which also records a ``NoResponse`` and keeps
+        ``running`` up to date."""
+        learner = self.guard(handler)
+
+        async def guarded(request: web.Request) -> Any:
+            self.running.append(request)
+            try:
+                response = await learner(request)
+            finally:
+                self.running.remove(request)
+            if not isinstance(response, web.StreamResponse):
+                self.append(NoResponse(response))
+            return response
+
+        return guarded
+
     def raise_first(self, exercise: str, name: str, hint: str) -> None:
         """``CheckFailed`` naming the first crash, its type, message and the learner's line."""
         if self:
@@ -151,6 +183,19 @@ class Crashes(list):
                 f"{' (' + where + ')' if where else ''}.",
                 hint,
             )
+
+
+@contextlib.contextmanager
+def quiet_server_log() -> Iterator[None]:
+    """aiohttp logs a handler's exception with its traceback; a check that collects the
+    learner's ``Crashes`` explains them itself instead."""
+    logger = logging.getLogger("aiohttp.server")
+    saved = logger.propagate, logger.handlers[:]
+    logger.propagate, logger.handlers = False, [logging.NullHandler()]
+    try:
+        yield
+    finally:
+        logger.propagate, logger.handlers = saved
 
 
 def not_written(exercise: str, name: str) -> CheckFailed:

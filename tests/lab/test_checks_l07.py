@@ -20,13 +20,17 @@ def room(
     after_loop=False,
     forget_return=False,
     over_the_set=False,
+    drop_failed=None,
+    leave_with="discard",
 ):
     """A room handler with the chosen mistakes, and its set of members.
 
     ``one_try``: one try/except around the whole broadcast loop, so it stops at the first
     failing send. ``after_loop``: the socket is removed after the ``async for`` loop, not in
     a ``finally:``. ``over_the_set``: it loops over ``members`` itself, not a copy, and
-    discards a member whose send failed.
+    discards a member whose send failed. ``drop_failed``: the name of the set method
+    (``"remove"`` or ``"discard"``) the broadcast calls on a member whose send failed;
+    ``leave_with``: the one the handler's ``finally:`` calls on its own socket.
     """
     members: set = set()
 
@@ -45,6 +49,11 @@ def room(
                     await other.send_str(data)
                 except ConnectionError:
                     members.discard(other)
+            elif drop_failed:
+                try:
+                    await other.send_str(data)
+                except ConnectionError:
+                    getattr(members, drop_failed)(other)
             elif survive:
                 with contextlib.suppress(ConnectionError):
                     await other.send_str(data)
@@ -65,7 +74,7 @@ def room(
                 members.discard(ws)
         finally:
             if remove and not after_loop:
-                members.discard(ws)
+                getattr(members, leave_with)(ws)
         if not forget_return:
             return ws
 
@@ -89,6 +98,9 @@ def test_a_room_that_broadcasts_to_the_others_and_survives_leavers_passes(capsys
         ({"after_loop": True}, "CancelledError inside `async for`"),
         ({"forget_return": True}, "`return ws`"),
         ({"over_the_set": True}, "RuntimeError: Set changed size during iteration"),
+        ({"drop_failed": "remove"}, "use `members.discard(...)`"),
+        ({"drop_failed": "discard", "leave_with": "remove"}, "removed from `members` twice"),
+        ({"drop_failed": "remove", "leave_with": "remove"}, "KeyError"),
     ],
 )
 def test_each_typical_mistake_gets_a_message_naming_it(mistakes, says):
@@ -96,6 +108,31 @@ def test_each_typical_mistake_gets_a_message_naming_it(mistakes, says):
         checks.check_07_room(*room(**mistakes))
     assert says in str(failure.value)
     assert "Hint:" in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    ("mistakes", "line"),
+    [
+        ({"drop_failed": "remove"}, "getattr(members, drop_failed)(other)"),
+        ({"drop_failed": "discard", "leave_with": "remove"}, "getattr(members, leave_with)(ws)"),
+    ],
+)
+def test_a_socket_removed_twice_is_shown_at_the_line_that_removed_it_again(mistakes, line):
+    """A dead member's send fails and the broadcast drops it while its own handler drops it
+    too, in either order: ``members.remove`` then raises KeyError on the second."""
+    with pytest.raises(checks.CheckFailed, match="removed from `members` twice") as failure:
+        checks.check_07_room(*room(**mistakes))
+    assert line in str(failure.value)
+
+
+def test_a_room_that_drops_a_failed_member_with_discard_passes(capsys):
+    checks.check_07_room(*room(drop_failed="discard"))
+    assert "✔ exercise 07.1" in capsys.readouterr().out
+
+
+def test_a_room_that_removes_its_own_socket_with_remove_and_nowhere_else_passes(capsys):
+    checks.check_07_room(*room(leave_with="remove"))
+    assert "✔ exercise 07.1" in capsys.readouterr().out
 
 
 def test_a_failed_send_is_shown_at_the_learners_line_not_inside_aiohttp():
