@@ -165,8 +165,12 @@ def handshake(host: str, port: int, timeout: float = 10.0) -> socket.socket:
     return sock
 
 
-LIVE_MESSAGES = [(TEXT, "héllo, wire".encode()), (BINARY, bytes(range(256)) * 2),
-                 (TEXT, b"z" * 70_000), (PING, b"still there?")]
+LIVE_MESSAGES = [
+    (TEXT, "héllo, wire".encode()),
+    (BINARY, bytes(range(256)) * 2),
+    (TEXT, b"z" * 70_000),
+    (PING, b"still there?"),
+]
 
 
 def echo_session(messages: list[tuple[int, bytes]], name: str = "check-06") -> bytes:

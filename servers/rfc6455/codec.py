@@ -23,8 +23,12 @@ CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 DATA_OPCODES = {CONTINUATION, TEXT, BINARY}
 CONTROL_OPCODES = {CLOSE, PING, PONG}
 OPCODE_NAMES = {
-    CONTINUATION: "continuation", TEXT: "text", BINARY: "binary",
-    CLOSE: "close", PING: "ping", PONG: "pong",
+    CONTINUATION: "continuation",
+    TEXT: "text",
+    BINARY: "binary",
+    CLOSE: "close",
+    PING: "ping",
+    PONG: "pong",
 }
 
 
