@@ -27,6 +27,7 @@ import os
 
 from aiohttp import WSMsgType, web
 
+from servers.events import HEARTBEAT, RETRY_MS
 from servers.feed import FEED, SOCKETS, Feed, make_app
 
 NAME = web.AppKey("backend_name", str)
@@ -38,9 +39,9 @@ def make_backend_app(
     name: str,
     feed: Feed | None = None,
     *,
-    heartbeat: float = 15.0,
+    heartbeat: float = HEARTBEAT,
     ws_heartbeat: float | None = None,
-    retry_ms: int = 3000,
+    retry_ms: int = RETRY_MS,
 ) -> web.Application:
     """The feed's app, with the backend's name on every answer and the routes above."""
     app = make_app(feed, heartbeat=heartbeat, retry_ms=retry_ms)
@@ -105,9 +106,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--heartbeat", type=float, default=15.0)
+    parser.add_argument("--heartbeat", type=float, default=HEARTBEAT)
     parser.add_argument("--ws-heartbeat", type=float, default=None)
-    parser.add_argument("--retry-ms", type=int, default=3000)
+    parser.add_argument("--retry-ms", type=int, default=RETRY_MS)
     parser.add_argument("--backplane", help="redis://HOST:PORT: share posts through it (lesson 10)")
     parser.add_argument("--no-replay", action="store_true", help="pure pub/sub, no catch-up")
     args = parser.parse_args(argv)

@@ -26,11 +26,17 @@ HEADERS = {
 }
 
 
+RETRY_MS = 3000
+"""The feed's default ``retry:``, in milliseconds (every default below reads these two)."""
+HEARTBEAT = 15.0
+"""The feed's default seconds of quiet before a heartbeat comment."""
+
+
 @dataclass(frozen=True)
 class EventOptions:
-    retry_ms: int = 3000
+    retry_ms: int = RETRY_MS
     """Sent as ``retry:``: how long a disconnected browser waits before reconnecting."""
-    heartbeat: float = 15.0
+    heartbeat: float = HEARTBEAT
     """Seconds of quiet before a comment line is sent."""
 
 

@@ -31,8 +31,8 @@ def make_app(
     feed: Feed | None = None,
     *,
     max_wait: float = polling.MAX_WAIT,
-    retry_ms: int = 3000,
-    heartbeat: float = 15.0,
+    retry_ms: int = events.RETRY_MS,
+    heartbeat: float = events.HEARTBEAT,
     allowed_origins: Iterable[str] | None = None,
 ) -> web.Application:
     """The feed's HTTP app, one route per transport; CORS and JSON errors throughout.
