@@ -6,8 +6,8 @@ messages both ways, and an SSE stream whose events must arrive as they are publi
 backends' ``X-Accel-Buffering: no`` is ignored (``proxy_ignore_headers``), as a proxy that does
 not know that header would. Each failure names the directive that is missing or wrong.
 
-Three rules are read from the block rather than run, because nginx and aiohttp forgive what
-other parts of a real path do not:
+Four rules are read from the block (``lab.checks.l09_reading``) rather than run, because nginx
+and aiohttp forgive what other parts of a real path do not:
 
 - ``proxy_http_version 1.1``: RFC 6455 makes the opening handshake an HTTP/1.1 request, and
   nginx speaks HTTP/1.0 to upstreams by default; aiohttp happens to accept an upgrade over
@@ -20,34 +20,29 @@ other parts of a real path do not:
   and nginx's other timeouts (``proxy_send_timeout``, ``send_timeout``) only run while a write
   is blocked — measured: a quiet WebSocket and stream outlive ``proxy_send_timeout 1s`` — so
   such a test could not fail.
+- ``Connection $connection_upgrade``, not a hard-coded ``"upgrade"`` in the location that serves
+  plain requests and streams too: every one of them would claim an upgrade (aiohttp ignores the
+  claim; lesson 09 explains the map).
 """
 
 from __future__ import annotations
 
 import re
 
+import httpx
+
 from lab import balancing
 from lab.checks.core import call, expect, fail, passed
+from lab.checks.l09_reading import (
+    DIRECTIVES,
+    EXERCISE,
+    serving,
+    static_rules,
+    timeout_rule,
+    without_comments,
+)
 from servers.system import find_tool, in_ci
 from servers.timing import scaled
-
-EXERCISE = "09"
-PRODUCTION_HEARTBEAT = 15.0
-"""The feed's default heartbeat (``servers.feed.make_app``): what a real deploy sends."""
-
-DIRECTIVES = {
-    "proxy_pass": (r"proxy_pass\s+http://backend\b", "proxy_pass http://backend;"),
-    "version": (r"proxy_http_version\s+1\.1\s*;", "proxy_http_version 1.1;"),
-    "upgrade": (
-        r"proxy_set_header\s+Upgrade\s+\$http_upgrade\s*;",
-        "proxy_set_header Upgrade $http_upgrade;",
-    ),
-    "connection": (
-        r"proxy_set_header\s+Connection\s+(\$connection_upgrade|\"?'?upgrade\"?'?)\s*;",
-        "proxy_set_header Connection $connection_upgrade;",
-    ),
-    "buffering": (r"proxy_buffering\s+off\s*;", "proxy_buffering off;"),
-}
 
 
 def check_09_location(location_block) -> None:
@@ -61,74 +56,25 @@ def check_09_location(location_block) -> None:
         "an nginx location block.",
         'return a string such as """location / { proxy_pass http://backend; ... }""".',
     )
-    block = _without_comments(block)
-    _timeout_rule(block)
+    block = without_comments(block)
+    timeout_rule(block)
     if find_tool("nginx") is None:
         message = "nginx is not installed (apt-get install nginx): the check needs the real thing."
         if in_ci():
             raise fail(EXERCISE, message)
-        _static_rules(block)
+        static_rules(block)
         print(message + " Your block was only read, not run.")
         return
     answers, delays = _run_through_nginx(block)
-    _static_rules(block)
+    static_rules(block)
     passed(
         EXERCISE,
         f"the WebSocket upgraded and {len(answers)} messages came back from one backend "
         f"({answers[0]}); 3 SSE events arrived as published (slowest after "
-        f"{max(delays) * 1000:.0f} ms); the block speaks HTTP/1.1, does not buffer, and waits "
-        f"at least three heartbeats before calling a connection idle.",
+        f"{max(delays) * 1000:.0f} ms); the block speaks HTTP/1.1, does not buffer, asks to "
+        "upgrade only for a client that does, and waits at least three heartbeats before "
+        "calling a connection idle.",
     )
-
-
-def _timeout_rule(block: str) -> None:
-    read_timeout = _read_timeout(block)
-    if read_timeout is None or read_timeout >= 3 * PRODUCTION_HEARTBEAT:
-        return
-    if read_timeout < PRODUCTION_HEARTBEAT:
-        problem = (
-            "that is shorter than the time between heartbeats (in production the backends send "
-            f"one every {PRODUCTION_HEARTBEAT:g} s): nginx would cut every quiet stream and socket "
-            "before its first heartbeat arrived."
-        )
-    else:
-        problem = (
-            f"that is only {read_timeout / PRODUCTION_HEARTBEAT:.1f} heartbeats (the backends "
-            f"send one every {PRODUCTION_HEARTBEAT:g} s in production): one heartbeat late or "
-            "lost — a busy backend, a slow network — and nginx cuts a healthy connection."
-        )
-    raise fail(
-        EXERCISE,
-        f"your block sets proxy_read_timeout to {read_timeout:g} s: {problem}",
-        f"wait at least three heartbeats: proxy_read_timeout {3 * PRODUCTION_HEARTBEAT:g}s; "
-        "or more (nginx's default is 60s; 1h is common for streams). proxy_send_timeout can "
-        "stay as it is: it only times a write nginx cannot finish (a backend that stops "
-        "reading), so it never cuts a quiet connection.",
-    )
-
-
-def _static_rules(block: str) -> None:
-    if re.search(DIRECTIVES["version"][0], block) is None:
-        raise fail(
-            EXERCISE,
-            "your block does not set `proxy_http_version 1.1;`, so nginx speaks HTTP/1.0 to the "
-            "backends (nginx's default). RFC 6455 (section 4.1) requires the WebSocket opening "
-            "handshake to be an HTTP/1.1 request: the upgrade worked here only because aiohttp "
-            "happens to tolerate an HTTP/1.0 one, and many servers refuse it. HTTP/1.0 also has "
-            "no chunked encoding, which streams rely on behind a buffering proxy.",
-            "add proxy_http_version 1.1; to the location.",
-        )
-    if re.search(DIRECTIVES["buffering"][0], block) is None:
-        raise fail(
-            EXERCISE,
-            "your block leaves proxy_buffering on (nginx's default). The events arrived in time "
-            "here only because, over HTTP/1.1 to a client that keeps up, nginx passes each "
-            "chunk on as it reads it; with buffering on it reads ahead into its buffers (and "
-            "to disk) for a slow client and flushes when it sees fit. An SSE route should not "
-            "depend on that, nor on the backend's X-Accel-Buffering: no, which this check's "
-            "nginx ignores, as a proxy that does not know the header would.",
-            "add proxy_buffering off; to the location that serves /events (here, location /).",
-        )
 
 
 def _run_through_nginx(block: str) -> tuple[list[str], list[float]]:
@@ -181,11 +127,20 @@ def _refused(block: str, error) -> Exception:
             if before and not before.endswith((";", "{", "}")):
                 where += f"\nthe line before it has no `;`: {before}"
     said = re.sub(r"^(nginx: )?\S+ \S+ (\[\w+\]) \d+#\d+: ", r"\2 ", error.message, flags=re.M)
+    hint = (
+        "every directive ends with `;`, blocks are in { }, and directive names are spelled as "
+        "in nginx's docs (proxy_pass, proxy_http_version, proxy_set_header, proxy_buffering)."
+    )
+    if "host not found in upstream" in error.message:
+        hint = (
+            "proxy_pass names an upstream that does not exist: the check's nginx defines one "
+            "upstream group, `backend` (its backends' ports change every run), so write "
+            "proxy_pass http://backend;"
+        )
     return fail(
         EXERCISE,
         f"nginx refused the config with your block in it. nginx said:\n{said}{where}",
-        "every directive ends with `;`, blocks are in { }, and directive names are spelled as "
-        "in nginx's docs (proxy_pass, proxy_http_version, proxy_set_header, proxy_buffering).",
+        hint,
     )
 
 
@@ -198,7 +153,7 @@ def _missing(block: str) -> list[str]:
 def _websocket(block: str, url: str) -> list[str]:
     handshake = balancing.try_handshake(url)
     if not handshake.upgraded:
-        missing = [d for d in _missing(block) if not d.startswith("proxy_pass")]
+        missing = [d for d in _missing(serving(block, "/ws/whoami")[1]) if "pass " not in d]
         if handshake.status == 404 and handshake.backend is None:
             hint = "nginx found no location for /ws/whoami: use `location / { ... }`."
         elif (
@@ -233,6 +188,17 @@ def _stream(block: str, url: str, publish_urls: list[str]) -> list[float]:
     delays = balancing.sse_arrivals(url, publish_urls, 3, 0.3, wait=scaled(3))
     if len(delays) == 3 and max(delays) < scaled(1.0):
         return delays
+    status, backend = _answer(url + "/events")
+    if status not in (None, 200):
+        if status == 404 and backend is None:
+            problem, hint = (
+                "from nginx itself: no location of your block matches /events",
+                "use `location / { ... }`, or add a location for /events with the same lines.",
+            )
+        else:
+            problem = f"(from {backend or 'nginx'}), not a 200 stream"
+            hint = "send the requests on to the upstream group: proxy_pass http://backend;"
+        raise fail(EXERCISE, f"GET /events through nginx got {status} {problem}.", hint)
     if re.search(r"\bgzip\s+on\s*;", block):
         hint = (
             "gzip holds events back until it has enough to compress: leave gzip off for this "
@@ -259,19 +225,11 @@ def _stream(block: str, url: str, publish_urls: list[str]) -> list[float]:
     )
 
 
-def _without_comments(block: str) -> str:
-    """The block with nginx comments (``#`` to the end of a line) left out."""
-    return re.sub(r"#[^\n]*", "", block)
-
-
-def _read_timeout(block: str) -> float | None:
-    """The shortest ``proxy_read_timeout`` in the block, in seconds (nginx's time syntax), or
-    ``None`` when it sets none."""
-    found = re.findall(r"proxy_read_timeout\s+[\"']?([0-9a-z]+)[\"']?\s*;", block)
-    if not found:
-        return None
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "": 1}
-    return min(
-        sum(int(n) * units[u] for n, u in re.findall(r"(\d+)(ms|s|m|h|d|)", value))
-        for value in found
-    )
+def _answer(url: str) -> tuple[int | None, str | None]:
+    """The status and ``X-Backend`` of ``GET url``; ``(None, None)`` when even the headers did
+    not come within a second or two (a buffering nginx holds them too)."""
+    try:
+        with httpx.stream("GET", url, timeout=scaled(2)) as response:
+            return response.status_code, response.headers.get("X-Backend")
+    except httpx.TimeoutException:
+        return None, None

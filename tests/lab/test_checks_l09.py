@@ -144,3 +144,63 @@ def test_a_missing_semicolon_before_the_closing_brace_is_pointed_at():
 def test_something_that_is_not_a_location_block_is_refused():
     with pytest.raises(CheckFailed, match="not the text of an nginx location block"):
         check_09_location(lambda: 42)
+
+
+@pytest.mark.parametrize("value", ['"upgrade"', "upgrade", "'Upgrade'"])
+def test_a_hard_coded_connection_upgrade_is_refused_and_the_map_named(value):
+    needs("nginx")
+    message = fails_with(PROXY.replace("$connection_upgrade", value))
+    assert "location / hard-codes" in message and "every plain GET and POST" in message
+    assert "`Connection: close`" in message and "map $http_upgrade $connection_upgrade" in message
+    assert message.endswith("Hint: proxy_set_header Connection $connection_upgrade;")
+
+
+def test_a_hard_coded_upgrade_in_a_location_for_websockets_only_passes(capsys):
+    needs("nginx")
+    websockets_only = PROXY.replace("location /", "location /ws/").replace(
+        "$connection_upgrade", '"upgrade"'
+    )
+    check_09_location(lambda: websockets_only + "\n" + PROXY)
+    assert "✔ exercise 09" in capsys.readouterr().out
+
+
+def test_a_proxy_pass_to_an_address_nobody_listens_on_is_told_to_use_the_upstream_group():
+    needs("nginx")
+    message = fails_with(PROXY.replace("http://backend", "http://127.0.0.1:9"))
+    assert "got 502" in message and "not 101" in message
+    assert "proxy_pass http://backend;" in message.split("Hint:")[1]
+
+
+def test_a_proxy_pass_to_an_upstream_that_does_not_exist_names_the_one_that_does():
+    needs("nginx")
+    message = fails_with(PROXY.replace("http://backend", "http://backends"))
+    assert 'host not found in upstream "backends"' in message
+    assert "line 2 of your block: proxy_pass http://backends;" in message
+    assert "one upstream group, `backend`" in message.split("Hint:")[1]
+
+
+def test_a_location_that_does_not_serve_events_gets_a_404_named_as_such():
+    needs("nginx")
+    message = fails_with(PROXY.replace("location /", "location /ws/"))
+    assert "GET /events through nginx got 404 from nginx itself" in message
+    assert "no location of your block matches /events" in message
+
+
+def test_a_location_that_does_not_serve_the_websocket_gets_a_404_named_as_such():
+    needs("nginx")
+    message = fails_with(PROXY.replace("location /", "location /events"))
+    assert "got 404" in message and "nginx found no location for /ws/whoami" in message
+
+
+def test_buffering_off_in_another_location_does_not_unbuffer_the_stream():
+    needs("nginx")
+    websockets = PROXY.replace("location /", "location /ws/")
+    message = fails_with(websockets + "\n" + PROXY.replace("proxy_buffering off;", ""))
+    assert "location /, which serves /events, leaves proxy_buffering on" in message
+    assert message.endswith("Hint: add proxy_buffering off; to location /.")
+
+
+def test_without_nginx_a_hard_coded_upgrade_is_still_read(monkeypatch):
+    monkeypatch.setattr("lab.checks.l09.find_tool", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    assert "hard-codes" in fails_with(PROXY.replace("$connection_upgrade", '"upgrade"'))
