@@ -23,25 +23,12 @@ Once closed, the connection ignores whatever else arrives.
 
 from __future__ import annotations
 
-import codecs
 import struct
+from codecs import getincrementaldecoder
 from dataclasses import dataclass
 
-from servers.rfc6455.codec import (
-    BINARY,
-    CLOSE,
-    CONTINUATION,
-    DATA_OPCODES,
-    OPCODE_NAMES,
-    PING,
-    PONG,
-    TEXT,
-    Frame,
-    Header,
-    ProtocolError,
-    encode_frame,
-    iter_frames,
-)
+import servers.rfc6455.codec as codec
+from servers.rfc6455.codec import BINARY, CLOSE, CONTINUATION, PING, PONG, TEXT, Frame, Header
 
 OPEN, CLOSING, CLOSED = "open", "closing", "closed"
 """``CLOSING``: a close frame went one way, the other is still to come."""
@@ -67,7 +54,7 @@ class Event:
         return self.payload.decode("utf-8")
 
     def __repr__(self) -> str:
-        return f"Event({OPCODE_NAMES[self.opcode]}, {self.payload!r})"
+        return f"Event({codec.OPCODE_NAMES[self.opcode]}, {self.payload!r})"
 
 
 class Failure(Exception):
@@ -95,7 +82,7 @@ class ServerConnection:
         self._kind: int | None = None  # TEXT or BINARY while a fragmented message is open
         self._parts: list[bytes] = []
         self._size = 0
-        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._utf8 = getincrementaldecoder("utf-8")()
 
     @property
     def closed(self) -> bool:
@@ -113,12 +100,12 @@ class ServerConnection:
             return  # a close came in: nothing after it counts
         self._buffer += data
         try:
-            for frame, rest in iter_frames(self._buffer, self._check):
+            for frame, rest in codec.iter_frames(self._buffer, self._check):
                 self._buffer = rest
                 self._receive(frame)
                 if self.closed or self._close_reply is not None:
                     return
-        except ProtocolError as error:
+        except codec.ProtocolError as error:
             self.fail(1002, str(error))
         except Failure as failure:
             self.fail(failure.code, failure.reason)
@@ -166,20 +153,20 @@ class ServerConnection:
         if self.closed:
             return
         if not self._close_sent:
-            self._outgoing.append(encode_frame(CLOSE, _close_payload(code, reason)))
+            self._outgoing.append(codec.encode_frame(CLOSE, _close_payload(code, reason)))
         self.state, self.close_code, self.close_reason = CLOSED, code, reason
         self._close_sent, self._close_reply, self._buffer = True, None, b""
 
     def _send(self, opcode: int, payload: bytes) -> None:
         if self._close_sent or self.closed:
             raise RuntimeError(f"the connection is {self.state}: a close frame was already sent")
-        self._outgoing.append(encode_frame(opcode, payload))
+        self._outgoing.append(codec.encode_frame(opcode, payload))
 
     def _check(self, header: Header) -> None:
         """The rules a header alone can break, checked before its payload arrives."""
         if not header.masked:
             raise Failure(1002, "client frames must be masked")
-        if header.opcode not in DATA_OPCODES:
+        if header.opcode not in codec.DATA_OPCODES:
             return
         if (header.opcode == CONTINUATION) != (self._kind is not None):
             raise Failure(1002, "a continuation without a start, or a new message inside one")
@@ -188,12 +175,12 @@ class ServerConnection:
             raise Failure(1009, f"a message of {size} bytes is over {self.max_message}")
 
     def _receive(self, frame: Frame) -> None:
-        if frame.opcode in DATA_OPCODES:
+        if frame.opcode in codec.DATA_OPCODES:
             self._receive_data_frame(frame)
         elif frame.opcode == PING:
             self._events.append(Event(PING, frame.payload))
             if self.state == OPEN:
-                self._outgoing.append(encode_frame(PONG, frame.payload))
+                self._outgoing.append(codec.encode_frame(PONG, frame.payload))
         elif frame.opcode == PONG:
             self._events.append(Event(PONG, frame.payload))
         else:
@@ -222,7 +209,7 @@ class ServerConnection:
             self.state = CLOSED
             return
         self.state, self.close_code, self.close_reason = CLOSING, code, reason
-        self._close_reply = encode_frame(CLOSE, payload[:2])  # echo the code (RFC 6455 5.5.1)
+        self._close_reply = codec.encode_frame(CLOSE, payload[:2])  # echo the code (RFC 6455 5.5.1)
 
 
 def _close_payload(code: int, reason: str) -> bytes:
