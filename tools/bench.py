@@ -346,10 +346,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {clients} idle connections held, {per / 1024:.1f} KiB of memory each")
     print(f"SSE parsing, {len(stream) / 1e6:.1f} MB, median of {args.repeat} alternated rounds:")
     for reads, speeds in parsing.items():
-        ours = statistics.median(speeds["course EventParser"])
-        theirs = statistics.median(speeds["httpx-sse"])
-        print(f"  {reads:<14} course {ours:7.1f} MB/s   httpx-sse {theirs:7.1f} MB/s"
-              f"   ratio {ours / theirs:.2f}")
+        course_mb = statistics.median(speeds["course EventParser"])
+        httpx_mb = statistics.median(speeds["httpx-sse"])
+        print(f"  {reads:<14} course {course_mb:7.1f} MB/s   httpx-sse {httpx_mb:7.1f} MB/s"
+              f"   ratio {course_mb / httpx_mb:.2f}")
     verdicts = [
         ("stop() with 50 streams under 1 s", stop_busy < 1),
         ("hand-written WebSocket echo within 2x of TCP",
