@@ -90,6 +90,12 @@ class ServerConnection:
         return self.state == CLOSED
 
     @property
+    def can_send(self) -> bool:
+        """Messages may still be queued: no close frame has been sent (a peer's close may have
+        come in: what is sent now goes out before the answer to it)."""
+        return not self._close_sent and not self.closed
+
+    @property
     def mid_frame(self) -> bool:
         """Part of a frame has arrived, not all of it."""
         return bool(self._buffer) and not self.closed
@@ -143,7 +149,10 @@ class ServerConnection:
         self._send(PING, payload)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        """Start the close handshake: send a close frame, then wait for the peer's."""
+        """Start the close handshake: send a close frame, then wait for the peer's (nothing to
+        do if a close is already under way)."""
+        if not self.can_send or self._close_reply is not None:
+            return
         self._send(CLOSE, _close_payload(code, reason))
         self._close_sent = True
         self.state, self.close_code, self.close_reason = CLOSING, code, reason
@@ -158,7 +167,7 @@ class ServerConnection:
         self._close_sent, self._close_reply, self._buffer = True, None, b""
 
     def _send(self, opcode: int, payload: bytes) -> None:
-        if self._close_sent or self.closed:
+        if not self.can_send:
             raise RuntimeError(f"the connection is {self.state}: a close frame was already sent")
         self._outgoing.append(codec.encode_frame(opcode, payload))
 

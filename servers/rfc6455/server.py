@@ -125,8 +125,11 @@ async def echo(connection: ServerConnection, reader, writer, frame_timeout: floa
 
 
 def echo_messages(connection: ServerConnection) -> None:
-    """Queue every message ``connection`` received back to its sender, as one frame each."""
+    """Queue every message ``connection`` received back to its sender, as one frame each
+    (none once it has sent a close: after a protocol error, say)."""
     for event in connection.events_received():
+        if not connection.can_send:
+            return
         if event.opcode == TEXT:
             connection.send_text(event.text)
         elif event.opcode == BINARY:

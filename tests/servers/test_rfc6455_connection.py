@@ -114,8 +114,29 @@ def test_a_close_is_answered_with_its_code_after_what_the_application_sent_befor
     connection.send_text(events[0].text)  # the echo of the message before the close
     assert connection.data_to_send() == encode_frame(TEXT, b"last words") + close(1001)
     assert connection.closed and connection.close_code == 1001
+    assert not connection.can_send
     with pytest.raises(RuntimeError, match="close frame was already sent"):
         connection.send_text("after the close")
+
+
+def test_after_a_protocol_error_the_messages_before_it_are_events_but_nothing_more_is_sent():
+    connection = ServerConnection()
+    connection.receive_data(masked(TEXT, b"ok") + encode_frame(TEXT, b"unmasked"))
+    assert connection.events_received() == [Event(TEXT, b"ok")]
+    assert not connection.can_send
+    echo_messages(connection)  # the echo loop's step: it must not raise, and sends nothing
+    assert connection.data_to_send() == close(1002, b"client frames must be masked")
+
+
+def test_closing_twice_or_while_answering_a_close_sends_one_close_frame():
+    connection = ServerConnection()
+    connection.close(1000)
+    connection.close(1001)
+    assert connection.data_to_send() == close(1000)
+    answering = ServerConnection()
+    answering.receive_data(masked(CLOSE, struct.pack("!H", 1001)))
+    answering.close(1000)
+    assert answering.data_to_send() == close(1001)
 
 
 def test_a_close_without_a_code_is_answered_by_an_empty_close_and_reports_1005():

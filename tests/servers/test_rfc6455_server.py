@@ -128,8 +128,11 @@ def close_code(answer: bytes) -> int:
         (encode_frame(TEXT, b"x" * 100_001, mask=b"abcd")[:20], 1009),
         (encode_frame(TEXT, b"half", mask=b"abcd")[:3], 1002),
         (bytes([0x83, 0x80]) + b"abcd", 1002),
+        (encode_frame(TEXT, b"ok", mask=b"abcd") + encode_frame(TEXT, b"unmasked"), 1002),
+        (encode_frame(TEXT, b"ok", mask=b"abcd") + encode_frame(TEXT, b"\xff", mask=b"abcd"), 1007),
     ],
-    ids=["unmasked frame", "text not UTF-8", "message too big", "half-sent frame", "bad opcode"],
+    ids=["unmasked frame", "text not UTF-8", "message too big", "half-sent frame", "bad opcode",
+         "a message then an unmasked frame", "a message then bad UTF-8"],
 )
 def test_a_protocol_violation_is_closed_with_the_right_code_and_others_are_still_served(
     echo, then, code
