@@ -172,17 +172,36 @@ class Crashes(list):
 
         return guarded
 
+    def failure(
+        self,
+        exercise: str,
+        name: str,
+        hint: str,
+        *,
+        error: BaseException | None = None,
+        before: str = "",
+    ) -> CheckFailed:
+        """The failure naming ``error`` (the first crash unless given): its type, message and
+        the learner's line, or a ``NoResponse`` as a forgotten ``return``."""
+        error = self[0] if error is None else error
+        if isinstance(error, NoResponse):
+            return fail(
+                exercise,
+                f"{before}{name} returned {short(error.returned)} instead of a response.",
+                "end the handler with `return` and its response (web.json_response(...)).",
+            )
+        where = learner_line(error, name)
+        return fail(
+            exercise,
+            f"{before}{name} raised {type(error).__name__}: {error}"
+            f"{' (' + where + ')' if where else ''}.",
+            hint,
+        )
+
     def raise_first(self, exercise: str, name: str, hint: str) -> None:
         """``CheckFailed`` naming the first crash, its type, message and the learner's line."""
         if self:
-            error = self[0]
-            where = learner_line(error, name)
-            raise fail(
-                exercise,
-                f"{name} raised {type(error).__name__}: {error}"
-                f"{' (' + where + ')' if where else ''}.",
-                hint,
-            )
+            raise self.failure(exercise, name, hint)
 
 
 @contextlib.contextmanager

@@ -104,3 +104,128 @@ def follow_without_a_timeout(base_url, since, count):
 def test_a_follow_that_sends_no_timeout_is_told_about_httpx_default():
     with pytest.raises(checks.CheckFailed, match="no timeout= parameter"):
         checks.check_02_follow(follow_without_a_timeout)
+
+
+def long_poll_handler_with(
+    *,
+    finite=True,
+    nan_only=False,
+    validate=True,
+    since_default=True,
+    block=False,
+    refuse_large=False,
+    forget_return=False,
+):
+    """The exercise's handler, written as the solution does, with the chosen mistakes.
+
+    ``finite=False``: refuses only negative timeouts, so nan and inf are waited on;
+    ``nan_only``: with it, also refuses nan (``math.isnan``) but not inf. ``validate=False``:
+    no try/except around int() and float(). ``since_default=False``: ``request.query["since"]``.
+    ``block``: polls the feed with ``time.sleep`` instead of awaiting it. ``refuse_large``:
+    answers 400 to a timeout over 30 s instead of clamping it. ``forget_return``: no ``return``.
+    """
+    import math
+    import time
+
+    from aiohttp import web
+
+    from servers.feed import FEED
+
+    async def long_poll_handler(request):
+        feed, query = request.app[FEED], request.query
+        try:
+            since = int(query.get("since", "0") if since_default else query["since"])
+            timeout = float(query.get("timeout", "25"))
+        except ValueError as error:
+            if not validate:
+                raise
+            return web.json_response({"error": str(error)}, status=400)
+        refused = since < 0 or timeout < 0
+        refused |= (finite and not math.isfinite(timeout)) or (nan_only and math.isnan(timeout))
+        if validate and (refused or (refuse_large and timeout > 30)):
+            return web.json_response({"error": "bad since or timeout"}, status=400)
+        if block:
+            deadline = time.monotonic() + min(timeout, 30)
+            while not (posts := feed.since(since)) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        else:
+            posts = await feed.wait_for_posts(since, min(timeout, 30))
+        response = web.json_response(posts) if posts else web.Response(status=204)
+        if not forget_return:
+            return response
+
+    return long_poll_handler
+
+
+def test_a_right_long_poll_handler_passes(capsys):
+    checks.check_02_handler(long_poll_handler_with())
+    assert "✔ exercise 02.1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("mistakes", "says"),
+    [
+        ({"finite": False}, "timeout=nan got no answer"),
+        ({"finite": False, "nan_only": True}, "timeout=inf got no answer"),
+        ({"validate": False}, "answered 500: long_poll_handler raised ValueError"),
+        ({"since_default": False}, "raised KeyError: 'since'"),
+        ({"block": True}, "froze the whole server"),
+        ({"refuse_large": True}, "clamped to 30"),
+        ({"forget_return": True}, "returned None instead of a response"),
+    ],
+)
+def test_each_typical_long_poll_handler_mistake_is_named(mistakes, says):
+    with pytest.raises(checks.CheckFailed, match="exercise 02.1") as failure:
+        checks.check_02_handler(long_poll_handler_with(**mistakes))
+    assert says in str(failure.value)
+    assert "Hint:" in str(failure.value)
+
+
+def test_a_handler_that_waits_on_nan_is_told_that_min_nan_30_is_nan():
+    with pytest.raises(checks.CheckFailed) as failure:
+        checks.check_02_handler(long_poll_handler_with(finite=False))
+    assert "`min(nan, 30)` is nan" in str(failure.value)
+    assert "math.isfinite" in str(failure.value)
+
+
+def test_a_crash_is_shown_at_the_learners_line():
+    with pytest.raises(checks.CheckFailed) as failure:
+        checks.check_02_handler(long_poll_handler_with(since_default=False))
+    assert 'query.get("since", "0") if since_default else query["since"]' in str(failure.value)
+
+
+def follow_parsing_every_body(base_url, since, count):
+    received = []
+    while len(received) < count:
+        response = httpx.get(
+            base_url + "/posts/wait", params={"since": since, "timeout": 25}, timeout=35
+        )
+        received += response.json()
+        since = received[-1]["id"]
+    return received[:count]
+
+
+def follow_resuming_from_the_first_post(base_url, since, count):
+    received = []
+    while len(received) < count:
+        response = httpx.get(
+            base_url + "/posts/wait", params={"since": since, "timeout": 25}, timeout=35
+        )
+        if response.status_code == 200:
+            posts = response.json()
+            received += posts
+            since = posts[0]["id"]
+    return received[:count]
+
+
+@pytest.mark.parametrize(
+    ("follow", "says"),
+    [
+        (follow_parsing_every_body, "A 204 or 304 answer has no body"),
+        (follow_resuming_from_the_first_post, "set since to the id of the last post"),
+    ],
+)
+def test_more_typical_follow_mistakes_are_named(follow, says):
+    with pytest.raises(checks.CheckFailed, match="exercise 02.2") as failure:
+        checks.check_02_follow(follow)
+    assert says in str(failure.value)
