@@ -151,23 +151,25 @@ def decode_frame(buffer: bytes) -> tuple[Frame, int] | None:
 
 def iter_frames(
     buffer: bytes, check: Callable[[Header], None] | None = None
-) -> Iterator[tuple[Frame, bytes]]:
-    """Each whole frame at the start of ``buffer``, with the bytes after it, one at a time;
-    ``check(header)`` sees each header as soon as it is in, before its payload has arrived."""
-    while (header := parse_header(buffer)) is not None:
+) -> Iterator[tuple[Frame, memoryview]]:
+    """Each whole frame at the start of ``buffer``, with what follows it (a view, not a copy, so
+    a buffer of many frames is cut in linear time), one at a time; ``check(header)`` sees each
+    header as soon as it is in, before its payload has arrived."""
+    rest = memoryview(buffer)
+    while (header := parse_header(rest)) is not None:
         if check is not None:
             check(header)
-        if (decoded := decode_frame(buffer)) is None:
+        if (decoded := decode_frame(rest)) is None:
             return
         frame, used = decoded
-        buffer = buffer[used:]
-        yield frame, buffer
+        rest = rest[used:]
+        yield frame, rest
 
 
 def split_frames(buffer: bytes) -> tuple[list[Frame], bytes]:
     """Every whole frame at the start of ``buffer``, and the bytes after them (a frame not
     whole yet)."""
-    frames, rest = [], buffer
+    frames, rest = [], memoryview(buffer)
     for frame, rest in iter_frames(buffer):  # noqa: B007 (what the last step leaves)
         frames.append(frame)
-    return frames, rest
+    return frames, bytes(rest)

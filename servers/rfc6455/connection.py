@@ -104,10 +104,9 @@ class ServerConnection:
         """Take bytes as they came off the wire, in pieces of any size."""
         if self.closed or self._close_reply is not None:
             return  # a close came in: nothing after it counts
-        self._buffer += data
+        rest = arrived = memoryview(self._buffer + data)
         try:
-            for frame, rest in codec.iter_frames(self._buffer, self._check):
-                self._buffer = rest
+            for frame, rest in codec.iter_frames(arrived, self._check):  # noqa: B007 (kept below)
                 self._receive(frame)
                 if self.closed or self._close_reply is not None:
                     return
@@ -115,6 +114,8 @@ class ServerConnection:
             self.fail(1002, str(error))
         except Failure as failure:
             self.fail(failure.code, failure.reason)
+        finally:
+            self._buffer = b"" if self.closed or self._close_reply else bytes(rest)
 
     def receive_eof(self) -> None:
         """The peer closed the TCP connection."""
