@@ -86,7 +86,9 @@ class EventParser:
         """The pieces of the one line not yet ended: all the parser keeps between chunks."""
         self._started = False
         self._after_cr = False
-        self._data = ""
+        self._data: list[str] = []
+        """The event's data lines so far, joined once at dispatch (``+=`` would copy them all
+        again for every line: quadratic in a long event)."""
         self._type = ""
         self._id_buffer = last_event_id
         self.last_event_id = last_event_id
@@ -139,7 +141,7 @@ class EventParser:
         if field == "event":
             self._type = value
         elif field == "data":
-            self._data += value + "\n"
+            self._data.append(value)
         elif field == "id" and "\0" not in value:  # an id with NULL is ignored
             self._id_buffer = value
         elif field == "retry" and value.isascii() and value.isdigit():  # digits only
@@ -148,13 +150,13 @@ class EventParser:
 
     def _dispatch(self) -> Event | None:
         self.last_event_id = self._id_buffer
-        if not self._data:
+        if not self._data:  # no data line (an empty ``data:`` still counts: one empty line)
             self._type = ""
             return None
         event = Event(
-            data=self._data.removesuffix("\n"),
+            data="\n".join(self._data),  # each line ended by LF, the last LF removed
             type=self._type or "message",
             last_event_id=self.last_event_id,
         )
-        self._data = self._type = ""
+        self._data, self._type = [], ""
         return event

@@ -254,13 +254,15 @@ def test_the_reading_of_the_standard_gives_the_standards_own_examples(stream, ex
 
 
 class CountingText(str):
-    """Text that counts every character copied out of it by slicing or concatenation."""
+    """Text that counts every character copied out of it by slicing, concatenation, ``split``
+    or ``partition``, and whose copies count in turn."""
 
     copied = 0
 
-    def _counted(self, value: str) -> CountingText:
-        CountingText.copied += len(value)
-        return CountingText(value)
+    @classmethod
+    def _counted(cls, value: str) -> CountingText:
+        cls.copied += len(value)
+        return cls(value)
 
     def __getitem__(self, key):
         return self._counted(str.__getitem__(self, key))
@@ -270,6 +272,12 @@ class CountingText(str):
 
     def __radd__(self, other):
         return self._counted(str.__add__(other, self))
+
+    def split(self, *args):
+        return [self._counted(piece) for piece in str.split(self, *args)]
+
+    def partition(self, separator):
+        return tuple(self._counted(piece) for piece in str.partition(self, separator))
 
 
 class CountingDecoder:
@@ -288,8 +296,15 @@ def text_held(parser: EventParser) -> int:
     )
 
 
-def test_one_big_chunk_is_parsed_with_each_character_copied_a_bounded_number_of_times():
-    stream = b"".join(encode_event(f"post {n}", id=n) for n in range(3000))
+@pytest.mark.parametrize(
+    "stream",
+    [
+        b"".join(encode_event(f"post {n}", id=n) for n in range(3000)),
+        encode_event("\n".join(f"line {n}" for n in range(3000))),  # one event, many lines
+    ],
+    ids=["many events", "one long event"],
+)
+def test_one_big_chunk_is_parsed_with_each_character_copied_a_bounded_number_of_times(stream):
     parser = EventParser()
     parser._decoder = CountingDecoder()  # instrumented: every text the parser gets counts copies
     held = []
@@ -298,9 +313,11 @@ def test_one_big_chunk_is_parsed_with_each_character_copied_a_bounded_number_of_
     assert parser.feed(b": warm-up\n") == []
     CountingText.copied = 0
     events = parser.feed(stream)
-    assert len(events) == 3000
-    assert CountingText.copied <= 2 * len(stream)  # a quadratic parser copies the rest per line
-    assert max(held) < 200  # and never holds more than the line at hand and the event so far
+    assert events == parse(stream)[0] and events
+    # a quadratic parser copies the rest of the chunk, or the event's data so far, per line
+    assert CountingText.copied <= 4 * len(stream)
+    longest_event = max(len(event.data) for event in events)
+    assert max(held) < longest_event + 200  # only the line at hand and the event so far
 
 
 # --- the encoder ------------------------------------------------------------------------------
