@@ -3,44 +3,55 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
-import traceback
+import json
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
-from lab.checks.core import CheckFailed, expect, fail, passed, probe_handler, short
+from lab.checks.core import (
+    CheckFailed,
+    Crashes,
+    expect,
+    fail,
+    passed,
+    probe_handler,
+    quiet_server_log,
+    require_async,
+    short,
+)
 from lab.clients import ClientLog, sse_listen
 from lab.recording import record_requests
 from servers import runtime, serve
 from servers.feed import FEED, Feed
 from servers.http import make_base_app
+from servers.sse import EventParser
 from servers.timing import scaled
+
+MISSING_HEADER = "a header that may be missing is read with request.headers.get(name, default)."
+MALFORMED_ID = (
+    "treat an id that is not a number like no id at all: int(value) only when value.isdigit(), "
+    "else start from feed.last_id."
+)
 
 
 def check_04_events_handler(handler: Callable[..., Any]) -> None:
-    """Exercise 04.1: ``GET /events`` with replay after ``Last-Event-ID``, across a restart."""
-    expect(
-        inspect.iscoroutinefunction(handler),
+    """Exercise 04.1: ``GET /events`` with replay after ``Last-Event-ID``, across a restart;
+    a new client starts from the newest post; ``?lastEventId=`` resumes like the header."""
+    require_async(
         "04.1",
-        "the handler must be an `async def` function that takes the request.",
+        handler,
+        "events_handler(request)",
+        "write it as `async def events_handler(request):`.",
     )
     feed = Feed()
     probe = make_base_app()
     probe[FEED] = feed
     probe_handler("04.1", handler, probe, "/events")
+    older = [feed.publish(text)["id"] for text in ["old one", "old two"]]
     records: list[list[dict]] = []
-    errors: list[BaseException] = []
-
-    async def guarded(request):
-        try:
-            return await handler(request)
-        except (asyncio.CancelledError, ConnectionResetError):
-            raise
-        except Exception as error:
-            errors.append(error)
-            raise
+    crashes, hint = Crashes(), [MISSING_HEADER]
+    guarded = crashes.guard(handler, letting=(ConnectionResetError,))
 
     def start_recorded(port: int = 0):
         app = make_base_app()
@@ -51,9 +62,12 @@ def check_04_events_handler(handler: Callable[..., Any]) -> None:
 
     async def wait(condition: Callable[[], bool], what: str, log: ClientLog) -> None:
         deadline = asyncio.get_running_loop().time() + scaled(5)
-        while not condition():
-            _fail_on_errors(errors)
+        while True:
+            crashes.raise_first("04.1", handler.__name__, hint[0])
             _fail_on_repeats(log)
+            _fail_on_older(log, older)
+            if condition():
+                return
             if asyncio.get_running_loop().time() > deadline:
                 raise _gave_up(what, log, records)
             await asyncio.sleep(0.01)
@@ -61,7 +75,7 @@ def check_04_events_handler(handler: Callable[..., Any]) -> None:
     server = start_recorded()
     port, url = server.port, server.url
 
-    async def scenario() -> tuple[ClientLog, list[int]]:
+    async def scenario() -> None:
         stop, log = asyncio.Event(), ClientLog()
         async with aiohttp.ClientSession() as session:
             client = asyncio.ensure_future(
@@ -79,40 +93,109 @@ def check_04_events_handler(handler: Callable[..., Any]) -> None:
                 await wait(lambda: log.last_id == published[-1], "the missed posts", log)
                 published.append(feed.publish("six")["id"])
                 await wait(lambda: log.last_id == published[-1], "post six", log)
-                await asyncio.to_thread(restarted.stop)
+                stop.set()  # the probes below, one client each, publish one more post
+                await client
+                received = [post_id for post_id, _, _ in log.arrivals]
+                expect(
+                    received == published,
+                    "04.1",
+                    f"across the restart the client received ids {short(received)}; expected "
+                    f"{published}.",
+                    "replay feed.since(last_event_id) first, then stream new posts, each with "
+                    "`id: <id>`.",
+                )
+                await asyncio.to_thread(restarted.stop)  # its handlers end: none left waiting
+                probing = await asyncio.to_thread(start_recorded)
+                try:
+                    hint[0] = MALFORMED_ID
+                    await _starts_fresh_on_a_malformed_id(session, probing.url, feed, wait)
+                    after = published[2]
+                    missed = [post["id"] for post in feed.since(after)]
+                    await _resumes_from_the_query(session, probing.url, after, missed)
+                finally:
+                    await asyncio.to_thread(probing.stop)
             finally:
                 stop.set()
                 await client
-        return log, published
 
     try:
-        log, published = runtime.run(scenario(), timeout=scaled(60))  # works in a kernel too
+        with quiet_server_log():  # the check explains a crash itself, with the learner's line
+            runtime.run(scenario(), timeout=scaled(60))  # works in a kernel too
     finally:
         server.stop()
-    received = [post_id for post_id, _, _ in log.arrivals]
-    expect(
-        received == published,
-        "04.1",
-        f"across the restart the client received ids {short(received)}; expected {published}.",
-        "replay feed.since(last_event_id) first, then stream new posts, each with `id: <id>`.",
-    )
-    sent = [r["Last-Event-ID"] for r in records[-1] if r["path"] == "/events"]
+    sent = [r["Last-Event-ID"] for r in records[1] if r["path"] == "/events"]
     passed(
         "04.1",
-        f"6 posts across a restart, each once; the reconnection sent Last-Event-ID {sent[0]!r}.",
+        f"a new client got only new posts; 6 posts across a restart, each once (the reconnection "
+        f"sent Last-Event-ID {sent[0]!r}); ?lastEventId= resumed a client that cannot set "
+        "headers; a malformed id started afresh.",
     )
 
 
-def _fail_on_errors(errors: list[BaseException]) -> None:
-    if errors:
-        error = errors[0]
-        frames = traceback.extract_tb(error.__traceback__)
-        where = frames[-1] if frames else None
-        at = f" (line {where.lineno}: {where.line})" if where else ""
+async def _post_ids(session, url: str, count: int, **request: Any) -> tuple[int, list[int]]:
+    """Open one ``GET /events`` (``request``: headers, params): its status, and the post ids of
+    its first ``count`` events, or of those that came within a few seconds."""
+    ids: list[int] = []
+    parser = EventParser()
+    try:
+        timeout = aiohttp.ClientTimeout(total=scaled(3))
+        async with session.get(url + "/events", timeout=timeout, **request) as response:
+            if response.status != 200:
+                return response.status, ids
+            async for chunk in response.content.iter_any():
+                for event in parser.feed(chunk):
+                    ids += [json.loads(event.data)["id"]] if event.type == "message" else []
+                if len(ids) >= count:
+                    break
+    except (TimeoutError, aiohttp.ClientError):
+        pass
+    return 200, ids
+
+
+async def _resumes_from_the_query(session, url: str, after: int, missed: list[int]) -> None:
+    status, ids = await _post_ids(session, url, len(missed), params={"lastEventId": str(after)})
+    expect(
+        (status, ids) == (200, missed),
+        "04.1",
+        f"a new client that sent ?lastEventId={after} (no Last-Event-ID header: a page opening a "
+        f"fresh EventSource cannot set one) got status {status} and posts {short(ids)}; "
+        f"expected the posts after {after}, {missed}, at once.",
+        'with no Last-Event-ID header, read the query: request.query.get("lastEventId").',
+    )
+
+
+async def _starts_fresh_on_a_malformed_id(session, url: str, feed: Feed, wait) -> None:
+    streams = feed.waiting
+    reading = asyncio.ensure_future(_post_ids(session, url, 1, headers={"Last-Event-ID": "banana"}))
+    try:
+        await wait(
+            lambda: feed.waiting > streams or reading.done(),
+            "a stream after a malformed Last-Event-ID",
+            ClientLog(),
+        )
+        newest = feed.publish("seven")["id"]
+        status, ids = await reading
+    finally:
+        reading.cancel()
+    expect(
+        (status, ids) == (200, [newest]),
+        "04.1",
+        f"a client that sent Last-Event-ID: banana got status {status} and posts {short(ids)}; "
+        f"expected the stream to start from the newest post, then post {newest}.",
+        MALFORMED_ID,
+    )
+
+
+def _fail_on_older(log: ClientLog, older: list[int]) -> None:
+    old = [post_id for post_id, _, _ in log.arrivals if post_id in older]
+    if old:
         raise fail(
             "04.1",
-            f"the handler raised {type(error).__name__}: {error}{at}.",
-            "a header that may be missing is read with request.headers.get(name, default).",
+            f"a new client (no Last-Event-ID, no lastEventId) received post(s) {short(old)}, "
+            "published before it connected: a new client starts from the newest post, as "
+            "EventSource users expect (it would otherwise replay the whole history).",
+            "with neither the header nor the query parameter, start from last = feed.last_id, "
+            "not from 0.",
         )
 
 
