@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from lab.checks.core import call, expect, passed, recording_feed_server
+import httpx
+
+from lab.checks.core import call, expect, fail, learner_line, passed, recording_feed_server, short
 
 
 def check_00_publish(publish: Callable[[str, str], Any]) -> None:
@@ -46,18 +48,39 @@ def check_00_publish(publish: Callable[[str, str], Any]) -> None:
             "00.1",
             f"after two calls the server holds {feed.since(0)!r}.",
         )
-        try:
-            refused = publish(server.url, "")
-        except Exception:
-            refused = None
-        expect(
-            refused is None,
-            "00.1",
-            f'publish(url, "") returned {refused!r}, but the server refused that empty post '
-            "with a 400: an error should not look like a post.",
-            "call response.raise_for_status() before returning, so a 4xx raises.",
-        )
+        _refuses_an_empty_post(publish, server.url)
     passed("00.1", "publish() stored each post once, returned it, and raised on a refusal.")
+
+
+def _refuses_an_empty_post(publish: Callable[[str, str], Any], url: str) -> None:
+    """The server answers ``publish(url, "")`` with a 400: the refusal must surface as the
+    ``httpx.HTTPStatusError`` that ``raise_for_status()`` raises, not as a value or a crash."""
+    try:
+        refused = publish(url, "")
+    except httpx.HTTPStatusError as error:
+        status = error.response.status_code
+        expect(
+            status == 400,
+            "00.1",
+            f'publish(url, "") raised for status {status}, but the server answered 400.',
+        )
+        return
+    except Exception as error:
+        where = learner_line(error, "publish")
+        raise fail(
+            "00.1",
+            f'publish(url, "") raised {type(error).__name__}: {error}'
+            f"{' (' + where + ')' if where else ''}: a crash, not the refusal. The server "
+            'refused that empty post with a 400 (its body says why: {"error": ...}), and the '
+            "refusal should surface as the httpx.HTTPStatusError raise_for_status() raises.",
+            "call response.raise_for_status() right after the request, before reading the body.",
+        ) from None
+    raise fail(
+        "00.1",
+        f'publish(url, "") returned {short(refused)}, but the server refused that empty post '
+        "with a 400: an error should not look like a post, nor like nothing.",
+        "call response.raise_for_status() before returning, so a 4xx raises.",
+    )
 
 
 def check_00_new_texts(new_texts: Callable[[str, int], Any]) -> None:

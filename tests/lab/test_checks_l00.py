@@ -41,6 +41,40 @@ def test_a_wrong_publish_gets_a_message_naming_the_mistake(publish, says):
     assert says in str(failure.value)
 
 
+def publish_rebuilding_the_post(base_url, text):
+    post = httpx.post(base_url + "/posts", json={"text": text}).json()
+    return {"id": post["id"], "text": post["text"], "ts": post["ts"]}
+
+
+def publish_returning_nothing_on_a_refusal(base_url, text):
+    response = httpx.post(base_url + "/posts", json={"text": text})
+    if response.status_code == 201:
+        return response.json()
+
+
+def publish_asserting_its_status(base_url, text):
+    response = httpx.post(base_url + "/posts", json={"text": text})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize(
+    ("publish", "says"),
+    [
+        (publish_rebuilding_the_post, 'of publish: return {"id": post["id"]'),
+        (publish_returning_nothing_on_a_refusal, 'publish(url, "") returned None'),
+        (publish_asserting_its_status, "raised AssertionError"),
+    ],
+)
+def test_a_publish_that_crashes_or_returns_on_a_refusal_is_not_taken_for_a_refusal(publish, says):
+    """The empty post's 400 must surface as raise_for_status()'s HTTPStatusError: another
+    exception is a crash in publish(), and returning (even None) hides the refusal."""
+    with pytest.raises(checks.CheckFailed, match="exercise 00.1") as failure:
+        checks.check_00_publish(publish)
+    assert says in str(failure.value)
+    assert "Hint: call response.raise_for_status()" in str(failure.value)
+
+
 def test_an_http_error_shows_what_the_server_answered():
     with pytest.raises(checks.CheckFailed, match='The server answered: .*"text" is empty'):
         checks.check_00_publish(lambda url, text: good_publish(url, ""))

@@ -24,9 +24,28 @@ def parses_every_body(client, url, etag):
     return response.status_code, response.json(), response.headers["ETag"]
 
 
+def forgets_its_etag_on_a_304(client, url, etag):
+    status, posts, new_etag = good_conditional_get(client, url, etag)
+    return status, posts, None if status == 304 else new_etag
+
+
+def strips_the_quotes(client, url, etag):
+    quoted = f'"{etag}"' if etag else None
+    status, posts, new_etag = good_conditional_get(client, url, quoted)
+    return status, posts, new_etag.strip('"')
+
+
+def keeps_the_etag_it_was_given(client, url, etag):
+    status, posts, new_etag = good_conditional_get(client, url, etag)
+    return status, posts, etag or new_etag
+
+
 @pytest.mark.parametrize(
     ("conditional_get", "says"),
     [
+        (forgets_its_etag_on_a_304, "keep the etag you had"),
+        (strips_the_quotes, "quotes included"),
+        (keeps_the_etag_it_was_given, "and a new etag"),
         (never_conditional, "the request carried If-None-Match: None"),
         (parses_every_body, "raised JSONDecodeError"),
         (lambda client, url, etag: client.get(url).json(), "expected a tuple"),
@@ -47,7 +66,10 @@ def test_a_right_conditional_get_passes(capsys):
     assert "✔ exercise 01.1" in capsys.readouterr().out
 
 
-def counting_poller(send_etag=True, count_bytes=True):
+def counting_poller(send_etag=True, count_bytes=True, refresh_etag=True, refresh_body=True):
+    """A poll_and_count with the chosen mistakes: ``refresh_etag=False`` keeps the first
+    ETag for good, ``refresh_body=False`` the size of the first body."""
+
     def poll_and_count(client, url, polls):
         etag, body, counts = None, 0, {"requests": 0, "not_modified": 0, "bytes_saved": 0}
         for _ in range(polls):
@@ -57,8 +79,9 @@ def counting_poller(send_etag=True, count_bytes=True):
                 counts["not_modified"] += 1
                 counts["bytes_saved"] += body if count_bytes else 0
             else:
-                body = len(response.content)
-                etag = response.headers["ETag"] if send_etag else None
+                body = len(response.content) if refresh_body or not body else body
+                if send_etag and (refresh_etag or etag is None):
+                    etag = response.headers["ETag"]
         return counts
 
     return poll_and_count
@@ -69,6 +92,8 @@ def counting_poller(send_etag=True, count_bytes=True):
     [
         (counting_poller(send_etag=False), "expected none on the first request and the ETag"),
         (counting_poller(count_bytes=False), "each 304 saved the"),
+        (counting_poller(refresh_etag=False), "the 4th and 5th should carry the new one"),
+        (counting_poller(refresh_body=False), "the body after the new post"),
     ],
 )
 def test_a_wrong_poll_and_count_gets_a_message_naming_the_mistake(poll_and_count, says):
