@@ -24,31 +24,35 @@ import aiohttp
 import httpx
 
 from lab.clients import ClientLog, sse_listen
-from servers import serve
+from servers import lifecycle, serve
 from servers.backend import make_backend_app
-from servers.backplane import MemoryBroker, RedisBroker, attach
+from servers.backplane import Broker, MemoryBroker, RedisBroker, attach
 from servers.cluster import Backend
 from servers.system import real_part
 from servers.timing import scaled
 
 
 class Backplane:
-    """Redis (a process, with a broker for this kernel) or the in-process fallback."""
+    """Redis (a process, with a broker for this kernel) or the in-process fallback.
 
-    current: Backplane | None = None
+    One at a time: ``start`` keeps it in ``servers.lifecycle``, so a re-run cell first shuts
+    down the backplane an earlier run started, and the interpreter's exit shuts down the last.
+    """
 
     def __init__(self) -> None:
         self.redis = None
-        self.broker: RedisBroker | MemoryBroker | None = None
+        self.broker: Broker | None = None
+        self._kept = _ShutDownOnStop(self)
+        self._backends: list = []
+        self._subscriptions: dict[str, int] = {}  # each backend's relay's, when it went down
 
     @classmethod
     def start(cls, *, use_redis: bool | None = None) -> Backplane:
         """Redis if installed (``use_redis=False`` forces the fallback)."""
         from servers.redis_server import RedisServer
 
-        if cls.current is not None:  # a re-run cell: one backplane at a time
-            cls.current.shutdown()
-        self = cls.current = cls()
+        self = cls()
+        lifecycle.keep(self._kept, name="lesson 10's backplane")  # shuts down an earlier one
         found = real_part("redis-server").path  # in CI a missing one is an error, here
         if found and use_redis is not False:
             self.redis = RedisServer(executable=found).start()
@@ -67,11 +71,18 @@ class Backplane:
         """Feed backends on this backplane, each answering, each with ``.name`` and ``.url``."""
         if self.redis:
             extra = ["--backplane", self.redis.url] + ([] if replay else ["--no-replay"])
-            return [Backend(name, extra=extra).start() for name in names]
-        return [KernelBackend(name, self.broker, replay=replay).start() for name in names]
+            started = [Backend(name, extra=extra).start() for name in names]
+        else:
+            started = [KernelBackend(name, self.broker, replay=replay).start() for name in names]
+        self._backends += started
+        return started
 
     def stop(self) -> None:
         """The backplane goes down (Redis saves its data first: ``start`` brings it back)."""
+        self._subscriptions = {}
+        for backend in self._backends:  # those still running
+            with contextlib.suppress(httpx.HTTPError):
+                self._subscriptions[backend.url] = relay_status(backend)["subscriptions"]
         if self.redis:
             self.redis.stop(keep_data=True)
         else:
@@ -85,7 +96,8 @@ class Backplane:
             self.broker.start()
 
     def shutdown(self) -> None:
-        """Stop it for good."""
+        """Stop it for good (twice is fine)."""
+        lifecycle.forget(self._kept)
         if self.redis:
             self.redis.stop()
 
@@ -112,7 +124,9 @@ class Backplane:
         raise RuntimeError(f"a relay was back before the first post {attempts} times in a row")
 
     async def wait_for_subscribers(self, count: int, *, timeout: float = 10.0) -> None:
-        """Wait until ``count`` relays are subscribed (Redis: ``PUBSUB NUMSUB``)."""
+        """Wait until ``count`` relays are subscribed (Redis: ``PUBSUB NUMSUB``) and, after
+        ``stop()``, until every backend it started says its relay subscribed again and caught
+        up (``GET /backend``): from then on a ``POST`` to any of them goes through."""
         deadline = time.monotonic() + scaled(timeout)
         while (now := await self.broker.count_subscribers()) < count:
             if time.monotonic() > deadline:
@@ -120,6 +134,33 @@ class Backplane:
                     f"{now} of {count} relays subscribed within {scaled(timeout):g} s"
                 )
             await asyncio.sleep(0.02)
+        async with httpx.AsyncClient(timeout=scaled(5)) as http:
+            for url, before in self._subscriptions.items():
+                while not _back((await http.get(url + "/backend")).json()["relay"], before):
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the relay of {url} was not back on the backplane")
+                    await asyncio.sleep(0.02)
+
+
+def relay_status(backend) -> dict:
+    """Where a backend's relay is, as its ``GET /backend`` says: ``{"subscribed": bool,
+    "subscriptions": n}`` (n goes up each time it subscribes again)."""
+    return httpx.get(backend.url + "/backend", timeout=scaled(5)).json()["relay"]
+
+
+def _back(relay: dict, subscriptions_before: int) -> bool:
+    return relay["subscribed"] and relay["subscriptions"] > subscriptions_before
+
+
+class _ShutDownOnStop:
+    """A backplane as ``servers.lifecycle`` keeps it: its ``stop()`` is the backplane's
+    ``shutdown()`` (the backplane's own ``stop()`` is an outage it comes back from)."""
+
+    def __init__(self, backplane: Backplane) -> None:
+        self.backplane = backplane
+
+    def stop(self) -> None:
+        self.backplane.shutdown()
 
 
 class KernelBackend:

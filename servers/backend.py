@@ -5,7 +5,9 @@
 
 - an ``X-Backend: b1`` header on every HTTP answer (the WebSocket handshake's 101 included);
 - ``GET /backend``: ``{"backend", "pid", "waiting", "sockets"}`` — who answered and how many
-  long polls, streams and sockets it holds right now;
+  long polls, streams and sockets it holds right now — and, on a backplane (lesson 10),
+  ``"relay": {"subscribed", "subscriptions"}``: whether its relay is on the backplane now and
+  how many times it has subscribed (it goes up after a backplane restart);
 - ``GET /ws/whoami``: a WebSocket answering each text message with
   ``{"backend": "b1", "echo": message}``;
 - ``POST /session`` and ``GET /session/ID`` (lesson 09): a session held in this backend's memory
@@ -27,6 +29,7 @@ import os
 
 from aiohttp import WSMsgType, web
 
+from servers.backplane.feed import RELAY_STATUS
 from servers.events import HEARTBEAT, RETRY_MS
 from servers.feed import FEED, SOCKETS, Feed, make_app
 
@@ -61,15 +64,16 @@ def make_backend_app(
 
 
 async def describe(request: web.Request) -> web.Response:
-    """``GET /backend``: which backend this is, and what it holds open."""
-    return web.json_response(
-        {
-            "backend": request.app[NAME],
-            "pid": os.getpid(),
-            "waiting": request.app[FEED].waiting,
-            "sockets": len(request.app[SOCKETS]),
-        }
-    )
+    """``GET /backend``: which backend this is, what it holds open, and where its relay is."""
+    described = {
+        "backend": request.app[NAME],
+        "pid": os.getpid(),
+        "waiting": request.app[FEED].waiting,
+        "sockets": len(request.app[SOCKETS]),
+    }
+    if RELAY_STATUS in request.app:
+        described["relay"] = request.app[RELAY_STATUS].as_dict()
+    return web.json_response(described)
 
 
 async def whoami(request: web.Request) -> web.WebSocketResponse:
