@@ -30,7 +30,7 @@ from servers.backplane import BackplaneUnavailable, LocalPublish, MemoryBroker
 from servers.backplane import publish_through as library_publish
 from servers.backplane import relay as library_relay
 from servers.feed import Feed
-from servers.system import INSTALL_HINTS, find_tool, in_ci
+from servers.system import real_part
 from servers.timing import scaled
 
 CHECK_TIMEOUT = 60
@@ -223,10 +223,8 @@ async def _relay_for_checks(feed, broker):
 def _everywhere(exercise: str, learner, stage, **scenario: Any) -> tuple[int, str]:
     """Run the scenario on the MemoryBroker, then on Redis if it is installed; the number of
     posts delivered and where it ran."""
-    redis = find_tool("redis-server")
-    if redis is None and in_ci():
-        raise RuntimeError(f"redis-server is missing ({INSTALL_HINTS['redis-server']}) in CI")
-    places = [Backplane] + ([lambda: RedisBackplane(redis)] if redis else [])
+    redis = real_part("redis-server")  # MissingPart in CI
+    places = [Backplane] + ([lambda: RedisBackplane(redis.path)] if redis.real else [])
     labels = []
     for place in places:
         backplane = place()
@@ -235,7 +233,7 @@ def _everywhere(exercise: str, learner, stage, **scenario: Any) -> tuple[int, st
         finally:
             backplane.stop()
         labels.append(backplane.label)
-    return count, " and on ".join(labels) + ("" if redis else " (no redis-server here)")
+    return count, " and on ".join(labels) + ("" if redis.real else f" ({redis.note})")
 
 
 def _run(exercise: str, learner, backplane: Backplane, broker: Staged, **scenario: Any) -> int:

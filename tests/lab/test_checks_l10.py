@@ -11,9 +11,8 @@ from support import needs
 
 from lab import checks
 from lab.checks import l10
-from servers import runtime
+from servers import runtime, system
 from servers.backplane import BackplaneUnavailable
-from servers.system import find_tool
 
 
 async def good_publish(feed, broker, text):
@@ -111,14 +110,14 @@ def test_a_right_publish_passes_on_the_memory_broker_and_on_redis_when_it_is_the
     checks.check_10_publish(good_publish)
     out = capsys.readouterr().out
     assert "✔ exercise 10.1" in out
-    assert ("and on Redis (" in out) == (find_tool("redis-server") is not None)
+    assert ("and on Redis (" in out) == system.real_part("redis-server").real
 
 
 def test_a_right_relay_passes_on_the_memory_broker_and_on_redis_when_it_is_there(capsys):
     checks.check_10_relay(relay())
     out = capsys.readouterr().out
     assert "✔ exercise 10.2" in out
-    assert ("and on Redis (" in out) == (find_tool("redis-server") is not None)
+    assert ("and on Redis (" in out) == system.real_part("redis-server").real
 
 
 @pytest.mark.parametrize(
@@ -216,3 +215,11 @@ def test_a_check_that_cannot_finish_says_so_and_cleans_up(monkeypatch):
         checks.check_10_relay(relay())
     assert not [s for s in runtime.running_servers() if s.name and "check-10" in s.name]
     assert runtime.pending_tasks() == []
+
+
+def test_in_ci_the_checks_refuse_to_run_without_redis(monkeypatch):
+    monkeypatch.setattr(system, "find_tool", lambda name: None)
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.delenv(system.FALLBACK_SWITCH, raising=False)
+    with pytest.raises(system.MissingPart, match="redis-server is not installed"):
+        checks.check_10_relay(relay())
