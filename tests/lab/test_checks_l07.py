@@ -22,6 +22,7 @@ def room(
     over_the_set=False,
     drop_failed=None,
     leave_with="discard",
+    closed_check=False,
 ):
     """A room handler with the chosen mistakes, and its set of members.
 
@@ -31,6 +32,7 @@ def room(
     discards a member whose send failed. ``drop_failed``: the name of the set method
     (``"remove"`` or ``"discard"``) the broadcast calls on a member whose send failed;
     ``leave_with``: the one the handler's ``finally:`` calls on its own socket.
+    ``closed_check``: skips a member whose ``closed`` is true instead of catching the error.
     """
     members: set = set()
 
@@ -49,6 +51,9 @@ def room(
                     await other.send_str(data)
                 except ConnectionError:
                     members.discard(other)
+            elif closed_check:
+                if not other.closed:
+                    await other.send_str(data)
             elif drop_failed:
                 try:
                     await other.send_str(data)
@@ -98,6 +103,7 @@ def test_a_room_that_broadcasts_to_the_others_and_survives_leavers_passes(capsys
         ({"after_loop": True}, "CancelledError inside `async for`"),
         ({"forget_return": True}, "`return ws`"),
         ({"over_the_set": True}, "RuntimeError: Set changed size during iteration"),
+        ({"closed_check": True}, "before `ws.closed` says so"),
         ({"drop_failed": "remove"}, "use `members.discard(...)`"),
         ({"drop_failed": "discard", "leave_with": "remove"}, "removed from `members` twice"),
         ({"drop_failed": "remove", "leave_with": "remove"}, "KeyError"),
