@@ -248,3 +248,23 @@ def test_an_app_can_hold_long_polls_for_less_than_the_maximum(feed):
     with serve(make_app(feed, max_wait=0.05)) as server:
         response = httpx.get(server.url + "/posts/wait", params={"timeout": 30}, timeout=5)
     assert response.status_code == 204
+
+
+def _imports(module) -> set[str]:
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(module))
+    names = {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+    return names | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+
+
+def test_the_feed_model_knows_no_http_and_the_routes_know_only_the_model():
+    import servers.feed.model
+    from servers import events, polling, ws
+
+    model_imports = _imports(servers.feed.model)
+    assert not [m for m in model_imports if m.startswith(("aiohttp", "servers"))]
+    for route_module in (events, polling, ws):
+        feed_imports = {m for m in _imports(route_module) if m.startswith("servers.feed")}
+        assert feed_imports == {"servers.feed.model"}, route_module.__name__
