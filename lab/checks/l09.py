@@ -41,7 +41,7 @@ from lab.checks.l09_reading import (
     timeout_rule,
     without_comments,
 )
-from servers.system import find_tool, in_ci
+from servers.system import MissingPart, real_part
 from servers.timing import scaled
 
 
@@ -58,12 +58,14 @@ def check_09_location(location_block) -> None:
     )
     block = without_comments(block)
     timeout_rule(block)
-    if find_tool("nginx") is None:
-        message = "nginx is not installed (apt-get install nginx): the check needs the real thing."
-        if in_ci():
-            raise fail(EXERCISE, message)
+    try:
+        nginx = real_part("nginx")
+    except MissingPart as missing:
+        raise fail(EXERCISE, f"{missing}: the check needs the real thing.") from None
+    if not nginx.real:
         static_rules(block)
-        print(message + " Your block was only read, not run.")
+        print(f"No nginx here ({nginx.note}): the check needs the real thing. Your block was "
+              "only read, not run.")  # fmt: skip
         return
     answers, delays = _run_through_nginx(block)
     static_rules(block)
@@ -168,7 +170,9 @@ def _websocket(block: str, url: str) -> list[str]:
             )
         else:
             hint = "pass the client's Upgrade header on, and Connection: upgrade with it."
-        said = f" ({handshake.said[:160]})" if handshake.said else ""
+        title = re.search(r"<title>(.*?)</title>", handshake.said)  # nginx's own error page
+        said = title.group(1) if title else handshake.said[:160]
+        said = f" ({said})" if said else ""
         raise fail(
             EXERCISE,
             f"the WebSocket handshake through nginx got {handshake.status}{said}, not 101 "

@@ -80,7 +80,7 @@ def test_a_directive_in_a_comment_does_not_count():
 
 
 def test_without_nginx_the_rules_are_still_read_and_ci_refuses_to_pass(monkeypatch, capsys):
-    monkeypatch.setattr("lab.checks.l09.find_tool", lambda name: None)
+    monkeypatch.setattr("servers.system.find_tool", lambda name: None)
     monkeypatch.delenv("CI", raising=False)
     assert "proxy_http_version 1.1" in fails_with(PROXY.replace("proxy_http_version 1.1;", ""))
     check_09_location(lambda: PROXY)
@@ -189,7 +189,8 @@ def test_a_location_that_does_not_serve_events_gets_a_404_named_as_such():
 def test_a_location_that_does_not_serve_the_websocket_gets_a_404_named_as_such():
     needs("nginx")
     message = fails_with(PROXY.replace("location /", "location /events"))
-    assert "got 404" in message and "nginx found no location for /ws/whoami" in message
+    assert "got 404 (404 Not Found), not 101" in message and "<html>" not in message
+    assert "nginx found no location for /ws/whoami" in message
 
 
 def test_buffering_off_in_another_location_does_not_unbuffer_the_stream():
@@ -201,6 +202,13 @@ def test_buffering_off_in_another_location_does_not_unbuffer_the_stream():
 
 
 def test_without_nginx_a_hard_coded_upgrade_is_still_read(monkeypatch):
-    monkeypatch.setattr("lab.checks.l09.find_tool", lambda name: None)
+    monkeypatch.setattr("servers.system.find_tool", lambda name: None)
     monkeypatch.delenv("CI", raising=False)
     assert "hard-codes" in fails_with(PROXY.replace("$connection_upgrade", '"upgrade"'))
+
+
+def test_a_hard_coded_upgrade_header_is_refused_and_http_upgrade_named():
+    needs("nginx")
+    message = fails_with(PROXY.replace("Upgrade $http_upgrade", "Upgrade websocket"))
+    assert "hard-codes `proxy_set_header Upgrade websocket;`" in message and "RFC 9110" in message
+    assert "proxy_set_header Upgrade $http_upgrade;" in message.split("Hint:")[1]
