@@ -129,6 +129,8 @@ async def pool_experiments(count: int = 8, *, window_s: float | None = None) -> 
     """Three measurements in one headless Chromium, each on fresh origins of one feed, with
     ``count`` (8) connections asked for and ``window_s`` (``scaled`` 1.5 s) to let them open:
 
+    - ``tabs``: ``count // 2`` ``EventSource``s in each of two tabs of one origin: how many
+      opened per tab (``opened``), and the most the server saw (``served``);
     - ``ports``: ``count`` ``EventSource``s to each of two ports of 127.0.0.1: how many opened
       per port (``opened``), and the most the servers saw (``served``);
     - ``websockets``: six ``EventSource``s open, then ``count`` ``WebSocket``s and a ``fetch``
@@ -139,7 +141,7 @@ async def pool_experiments(count: int = 8, *, window_s: float | None = None) -> 
     """
     window = scaled(1.5) if window_s is None else window_s
     feed = Feed()
-    origins = [feed_origin(feed, name=f"pool-{k}") for k in range(4)]
+    origins = [feed_origin(feed, name=f"pool-{k}") for k in range(5)]
     try:
         async with open_browser() as browser:
 
@@ -148,7 +150,19 @@ async def pool_experiments(count: int = 8, *, window_s: float | None = None) -> 
                 await page.goto(origin.url + "/")
                 return page
 
-            (a, at_a), (b, at_b), (c, at_c), (d, at_d) = origins
+            (a, at_a), (b, at_b), (c, at_c), (d, at_d), (e, at_e) = origins
+            tabs = [await on(e), await on(e)]
+            for tab in tabs:
+                urls = [f"{e.url}/events?stream={k}" for k in range(count // 2)]
+                await tab.evaluate(OPEN, {"kind": "sse", "urls": urls})
+            await asyncio.sleep(window)
+            in_tabs = {
+                "opened": [_count(await _opened(tab, "sse")) for tab in tabs],
+                "served": at_e.most["/events"],
+            }
+            for tab in tabs:
+                await tab.close()
+
             page = await on(a)
             urls = [f"{o.url}/events?stream={k}" for o in (a, b) for k in range(count)]
             await page.evaluate(OPEN, {"kind": "sse", "urls": urls})
@@ -195,4 +209,10 @@ async def pool_experiments(count: int = 8, *, window_s: float | None = None) -> 
     finally:
         for server, _ in origins:
             server.stop()
-    return {"count": count, "ports": ports, "websockets": websockets, "long_polls": long_polls}
+    return {
+        "count": count,
+        "tabs": in_tabs,
+        "ports": ports,
+        "websockets": websockets,
+        "long_polls": long_polls,
+    }

@@ -57,3 +57,8 @@ def test_chromium_opens_eight_websockets_beside_six_streams_while_a_fetch_waits(
 
 def test_chromium_holds_six_long_polls_in_flight_and_sends_the_rest_after_a_post(measured):
     assert measured["long_polls"] == {"in_flight": 6, "answered": 8, "requests": 8, "most": 6}
+
+
+def test_chromium_shares_six_connections_between_two_tabs_of_one_origin(measured):
+    opened = measured["tabs"]["opened"]
+    assert sum(opened) == 6 and min(opened) < 4 and measured["tabs"]["served"] == 6
