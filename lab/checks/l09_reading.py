@@ -33,6 +33,7 @@ DIRECTIVES = {
     "buffering": (r"proxy_buffering\s+off\s*;", "proxy_buffering off;"),
 }
 HARD_CODED_UPGRADE = r"proxy_set_header\s+Connection\s+[\"']?(?i:upgrade)[\"']?\s*;"
+HARD_CODED_PROTOCOL = r"proxy_set_header\s+Upgrade\s+[\"']?(?i:websocket)[\"']?\s*;"
 _LOCATION = re.compile(r"\blocation\s+(=|\^~|~\*?)?\s*([^\s{]+)\s*\{")
 
 
@@ -135,4 +136,14 @@ def static_rules(block: str) -> None:
             "level, `map $http_upgrade $connection_upgrade { default upgrade; '' close; }`: "
             "`upgrade` only when the client's request asked to upgrade, `close` otherwise.",
             "proxy_set_header Connection $connection_upgrade;",
+        )
+    if re.search(HARD_CODED_PROTOCOL, text):
+        raise fail(
+            EXERCISE,
+            f"{name} hard-codes `proxy_set_header Upgrade websocket;`, so every request it serves "
+            "— plain GETs and the SSE stream on /events too — reaches the backend with "
+            "`Upgrade: websocket`, as if the client had asked to switch protocols (RFC 9110, "
+            "section 7.8: Upgrade goes only with a request that lists `upgrade` in Connection).",
+            "proxy_set_header Upgrade $http_upgrade; passes the client's own header on, and "
+            "nginx sends no header at all when its value is empty, as it is for a plain request.",
         )
