@@ -21,7 +21,7 @@ from servers.sse import encode_comment, encode_event
 
 HEADERS = {
     "Content-Type": "text/event-stream",
-    "Cache-Control": "no-cache",
+    "Cache-Control": "no-store, no-transform",  # RFC 9111 5.2.2.5-6: never stored nor altered
     "X-Accel-Buffering": "no",  # nginx: pass each event on at once instead of buffering
 }
 

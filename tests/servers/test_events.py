@@ -37,7 +37,7 @@ def publish_once_waiting(feed: Feed, texts) -> None:
 def test_the_stream_has_the_headers_a_browser_and_a_proxy_need(feed_server):
     response, events, parser = read_events(feed_server.url, 0)
     assert response.headers["content-type"] == "text/event-stream"
-    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["cache-control"] == "no-store, no-transform"
     assert response.headers["x-accel-buffering"] == "no"
     assert response.headers["access-control-allow-origin"] == "*"
 
