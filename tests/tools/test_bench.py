@@ -51,3 +51,67 @@ def test_parser_throughput_refuses_a_parser_that_reads_other_events(monkeypatch)
     monkeypatch.setitem(bench.PARSERS, "course EventParser", drops_the_last)
     with pytest.raises(AssertionError, match="read different events"):
         bench.parser_throughput(bench.sse_stream(3), chunk=5, rounds=1)
+
+
+def test_time_stop_stops_a_server_holding_endless_streams_and_leaves_nothing_running():
+    from servers import runtime
+
+    before = runtime.running_servers()
+    elapsed = bench.time_stop(3)  # the streams never end: it returns only if stop() ends them
+    assert isinstance(elapsed, float) and elapsed >= 0
+    assert runtime.running_servers() == before
+
+
+def test_get_round_trips_times_one_get_per_sample():
+    samples = bench.get_round_trips(4)
+    assert len(samples) == 4 and all(s > 0 for s in samples)
+
+
+def test_round_trips_measures_every_echo_and_the_feeds_ws_with_as_many_samples():
+    from servers import runtime
+
+    before = runtime.running_servers()
+    samples = bench.round_trips(3)
+    assert set(samples) == {
+        "raw TCP echo",
+        "hand-written WebSocket echo",
+        "aiohttp WebSocket echo",
+        "feed /ws publish and push",
+    }
+    assert all(len(values) == 3 and all(v > 0 for v in values) for values in samples.values())
+    assert runtime.running_servers() == before
+
+
+def test_the_feeds_ws_round_trips_publish_a_warm_up_then_count_only_the_measured_posts(feed):
+    from lab.echo import ws_url
+
+    with serve(bench.make_app(feed), name="test-bench-ws") as server:
+        samples = asyncio.run(bench.feed_ws_round_trips(ws_url(server, "/ws"), 3))
+    assert len(samples) == 3
+    assert [p["text"] for p in feed.since(0)][-4:] == ["rtt 199", "rtt 200", "rtt 201", "rtt 202"]
+
+
+def test_fan_outs_run_each_server_twice_and_pool_every_clients_latency(monkeypatch):
+    monkeypatch.setattr(bench, "FANOUT_POSTS", 1)
+    latencies, cpu = bench.fan_outs(2)
+    assert set(latencies) == set(cpu) == {"course /events", "aiohttp-sse reference"}
+    assert all(len(values) == 2 * 2 * 1 for values in latencies.values())  # rounds × clients
+    assert all(value >= 0 for value in cpu.values())
+
+
+def test_the_plot_draws_one_ecdf_per_series_in_milliseconds_and_saves_a_png(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = tmp_path / "rtt.png"
+    bench.plot({"a": [0.001, 0.002], "b": [0.003, 0.004, 0.005]}, "the finding", path)
+    fig = plt.figure(plt.get_fignums()[-1])
+    (ax,) = fig.axes
+    assert [line.get_label() for line in ax.get_lines()] == ["a", "b"]
+    assert list(ax.get_lines()[0].get_xdata()) == pytest.approx([1.0, 2.0])  # ms
+    assert ax.get_xscale() == "log" and "milliseconds" in ax.get_xlabel()
+    assert fig.get_suptitle() == "the finding"
+    assert path.read_bytes().startswith(b"\x89PNG")
+    plt.close("all")
