@@ -91,10 +91,10 @@ def through_nginx(location: str, headers: dict[str, str] = clock.SSE_HEADERS) ->
     return Run(times, asked[0] if asked else "none", verdict(times))
 
 
-def table(runs: dict[str, Run]) -> str:
+def table(runs: dict[str, Run], label: str = "version, buffering") -> str:
     """One line per run: its name, the upstream request's version, arrivals, verdict."""
-    width = max(map(len, runs))
-    lines = [f"{'':{width}}  upstream  {'arrival of each event (s)':<39}  verdict"]
+    width = max(len(label), *map(len, runs))
+    lines = [f"{label:{width}}  upstream  {'arrival of each event (s)':<39}  verdict"]
     for name, run in runs.items():
         times = " ".join(f"{t:4.2f}" for t in run.times)
         lines.append(f"{name:{width}}  {run.asked:8}  {times:<39}  {run.verdict}")
@@ -106,9 +106,10 @@ def compare(runs: dict[str, Run], expected: dict[str, str]) -> str:
     differ = {name: run.verdict for name, run in runs.items() if run.verdict != expected[name]}
     if not differ:
         held = [name for name, run in runs.items() if run.verdict == HELD]
+        named = " and ".join(f'"{name}"' for name in held) or "none"
         return (
-            f"As explained below: held until the stream ended only with {' and with '.join(held)}; "
-            f"every other row delivered each event when it was written."
+            f"As explained below: held until the stream ended only in rows {named}; every other "
+            "row delivered each event when it was written."
         )
     rows = "; ".join(f"{name}: expected {expected[name]!r}, got {got!r}" for name, got in
                      differ.items())  # fmt: skip

@@ -41,7 +41,7 @@ def runs(*verdicts):
 def test_the_sentence_names_the_held_rows_when_every_row_is_as_expected():
     measured = runs(nb.HELD, nb.STREAMED)
     sentence = nb.compare(measured, {"row 0": nb.HELD, "row 1": nb.STREAMED})
-    assert sentence.startswith("As explained below") and "only with row 0;" in sentence
+    assert sentence.startswith("As explained below") and 'only in rows "row 0";' in sentence
 
 
 def test_the_sentence_says_inconclusive_when_a_row_shows_neither():
@@ -57,7 +57,8 @@ def test_the_sentence_says_contradicts_when_a_row_went_the_other_way():
 
 def test_the_table_has_a_line_per_run_with_its_times_and_verdict():
     lines = nb.table(runs(nb.HELD, nb.STREAMED)).splitlines()
-    assert len(lines) == 3 and lines[1].endswith(nb.HELD) and "1.76" in lines[2]
+    assert len(lines) == 3 and lines[0].startswith("version, buffering")
+    assert lines[1].endswith(nb.HELD) and "1.76" in lines[2]
 
 
 def test_with_both_nginx_defaults_the_stream_is_held_and_asked_for_in_http_1_0():
