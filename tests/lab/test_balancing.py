@@ -5,10 +5,12 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from aiohttp import web
 from support import wait_until
 
 from lab import balancing
 from lab.streams import open_streams
+from servers import serve
 from servers.balancer import Balancer
 from servers.cluster import start_backends
 
@@ -42,8 +44,28 @@ def test_session_polls_on_new_connections_find_the_session_only_on_the_backend_t
 
 
 def test_session_polls_straight_to_one_backend_always_find_the_session(backends):
-    polls = balancing.session_polls(backends[0].url, 3, client_id="c-1")
+    polls = balancing.session_polls(backends[0].url, 3)
     assert polls == [(201, "test-probe1")] + [(200, "test-probe1")] * 3
+
+
+def test_session_polls_with_a_client_id_send_it_as_a_cookie_on_every_request():
+    cookies = []
+
+    async def session(request):
+        cookies.append(request.cookies.get("client"))
+        status = 201 if request.method == "POST" else 200
+        body = {"session": "s1", "backend": "b"}
+        return web.json_response(body, status=status, headers={"X-Backend": "b"})
+
+    app = web.Application()
+    app.router.add_post("/session", session)
+    app.router.add_get("/session/{id}", session)
+    with serve(app, name="test-probe-cookies") as server:
+        assert (
+            balancing.session_polls(server.url, 2, client_id="c-7")
+            == [(201, "b")] + [(200, "b")] * 2
+        )
+    assert cookies == ["c-7"] * 3
 
 
 def test_without_a_backplane_only_the_clients_on_the_backend_that_took_a_post_receive_it(
@@ -69,26 +91,53 @@ def scaled_limit(seconds: float) -> float:
     return scaled(seconds)
 
 
-def test_the_sampler_counts_the_streams_each_backend_holds_and_none_for_a_silent_one(backends):
+@pytest.fixture
+def fresh_backends():
+    """Backends no earlier test left connections on (closed WebSockets stay counted)."""
+    started = start_backends(2, prefix="test-sampler", extra=["--heartbeat", "1"])
+    yield started
+    for backend in started:
+        backend.stop()
+
+
+def test_the_sampler_counts_the_streams_each_backend_holds_and_none_for_a_silent_one(
+    fresh_backends,
+):
+    names = [b.name for b in fresh_backends]
     silent = SimpleNamespace(name="silent", url="http://127.0.0.1:9")  # nothing listens there
-    with balancing.ConnectionSampler([*backends, silent], interval=0.02) as sampler:
-        wait_until(lambda: sampler.times, what="a first sample")
-        before = sampler.latest("test-probe1")  # what earlier tests left closing
-        streams = open_streams("127.0.0.1", backends[0].port, "/events", 3)
-        wait_until(lambda: sampler.latest("test-probe1") == before + 3, what="3 more streams")
+    with balancing.ConnectionSampler([*fresh_backends, silent], interval=0.02) as sampler:
+        streams = open_streams("127.0.0.1", fresh_backends[0].port, "/events", 3)
+        wait_until(lambda: sampler.latest(names[0]) == 3, what="3 streams counted")
         sampler.note("three streams open")
         for sock in streams:
             sock.close()
-        wait_until(lambda: sampler.latest("test-probe1") <= before, what="the streams to go")
+        wait_until(lambda: sampler.latest(names[0]) == 0, what="the streams to go")
+    assert set(sampler.counts[names[1]]) == {0}
     assert set(sampler.counts["silent"]) == {None} and sampler.latest("silent") == 0
     assert [len(values) for values in sampler.counts.values()] == [len(sampler.times)] * 3
     assert sampler.times == sorted(sampler.times)
     assert [what for _, what in sampler.events] == ["three streams open"]
-    assert before + 3 in sampler.counts["test-probe1"]
+    assert 3 in sampler.counts[names[0]]
     sampled = len(sampler.times)
     sampler.stop()  # twice is fine, and nothing more is sampled
     assert len(sampler.times) == sampled
-    assert balancing.ConnectionSampler(backends[:1]).window(1.0) == []
+    assert balancing.ConnectionSampler(fresh_backends[:1]).window(1.0) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: a feed /ws socket is counted in both 'waiting' and 'sockets', and stays "
+    "in 'sockets' after it closes (servers/ws.py never discards it from SOCKETS)",
+)
+def test_the_sampler_counts_one_open_websocket_once_and_a_closed_one_not_at_all(fresh_backends):
+    from websockets.sync.client import connect
+
+    backend = fresh_backends[0]
+    with balancing.ConnectionSampler([backend], interval=0.02) as sampler:
+        with connect(balancing.ws_url(backend.url, "/ws")):
+            wait_until(lambda: sampler.latest(backend.name) > 0, what="the socket counted")
+            assert sampler.latest(backend.name) == 1
+        wait_until(lambda: sampler.latest(backend.name) == 0, timeout=3, what="it to go")
 
 
 def test_the_sampler_window_keeps_recent_rows_where_every_backend_answered():
