@@ -142,6 +142,14 @@ async def _post_ids(session, url: str, count: int, **request: Any) -> tuple[int,
         async with session.get(url + "/events", timeout=timeout, **request) as response:
             if response.status != 200:
                 return response.status, ids
+            expect(
+                response.content_type == "text/event-stream",
+                "04.1",
+                f"the stream answered Content-Type: {response.content_type}; a browser's "
+                "EventSource fails the connection unless it is text/event-stream (HTML "
+                "standard, 9.2: it then never reconnects either).",
+                'web.StreamResponse(headers={"Content-Type": "text/event-stream", ...}).',
+            )
             async for chunk in response.content.iter_any():
                 for event in parser.feed(chunk):
                     ids += [json.loads(event.data)["id"]] if event.type == "message" else []

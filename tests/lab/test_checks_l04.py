@@ -28,7 +28,8 @@ def events_handler(flaw: str = ""):
             last = feed.last_id
         else:
             last = int(value) if value.isdigit() else feed.last_id
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        kind = "text/plain" if flaw == "says text/plain" else "text/event-stream"
+        response = web.StreamResponse(headers={"Content-Type": kind})
         await response.prepare(request)
         while True:
             for post in await feed.wait_for_posts(last, 15):
@@ -61,6 +62,7 @@ def test_a_right_events_handler_passes_exercise_04(capsys):
         (events_handler("starts a new client from 0"), "published before it connected"),
         (events_handler("ignores the query"), "sent ?lastEventId=5 (no Last-Event-ID header"),
         (events_handler("calls int() on any id"), "raised ValueError: invalid literal for int()"),
+        (events_handler("says text/plain"), "answered Content-Type: text/plain; a browser's"),
     ],
 )
 def test_exercise_04_tells_each_mistake_apart_in_a_short_message(handler, says):
