@@ -219,3 +219,38 @@ def test_feed_publish_from_a_cell_reaches_a_server_on_the_background_loop():
     with serve(make_app(feed)) as server:
         feed.publish("main thread")
         assert httpx.get(server.url + "/posts").json()[0]["text"] == "main thread"
+
+
+def test_stopping_everything_kept_stops_every_server_and_its_streams_and_serving_works_again():
+    result = run_script(
+        """
+        import json
+        import httpx
+        from lab.streams import open_streams, read_to_end
+        from servers import lifecycle, runtime, serve
+        from servers.clock import make_clock_app
+        from servers.feed import Feed, make_app
+
+        named = serve(make_clock_app(interval=0.05), name="named")
+        unnamed = serve(make_app(Feed()))
+        streams = open_streams(named.host, named.port, "/time", 3)
+        lifecycle.stop_all()  # what the interpreter's exit runs
+        ended = sum(1 for sock in streams if read_to_end(sock) >= 0)
+        again = serve(make_app(Feed()), name="named")
+        print(json.dumps({
+            "running": [named.running, unnamed.running], "ended": ended,
+            "accepting": [runtime.accepts_connections(s.port) for s in (named, unnamed)],
+            "again": httpx.get(again.url + "/posts").status_code,
+            "kept": [s is again for s in runtime.running_servers()],
+        }))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "running": [False, False],
+        "ended": 3,
+        "accepting": [False, False],
+        "again": 200,
+        "kept": [True],
+    }
+    assert result.stderr == ""
