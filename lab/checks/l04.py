@@ -44,7 +44,7 @@ def check_04_events_handler(handler: Callable[..., Any]) -> None:
         "events_handler(request)",
         "write it as `async def events_handler(request):`.",
     )
-    feed = Feed()
+    feed = _QuietFeed()
     probe = make_base_app()
     probe[FEED] = feed
     probe_handler("04.1", handler, probe, "/events")
@@ -112,6 +112,7 @@ def check_04_events_handler(handler: Callable[..., Any]) -> None:
                     after = published[2]
                     missed = [post["id"] for post in feed.since(after)]
                     await _resumes_from_the_query(session, probing.url, after, missed)
+                    await _sends_heartbeats(session, probing.url, feed)
                 finally:
                     await asyncio.to_thread(probing.stop)
             finally:
@@ -128,7 +129,42 @@ def check_04_events_handler(handler: Callable[..., Any]) -> None:
         "04.1",
         f"a new client got only new posts; 6 posts across a restart, each once (the reconnection "
         f"sent Last-Event-ID {sent[0]!r}); ?lastEventId= resumed a client that cannot set "
-        "headers; a malformed id started afresh.",
+        "headers; a malformed id started afresh; a quiet stream sent heartbeats.",
+    )
+
+
+class _QuietFeed(Feed):
+    """A feed whose waits can be cut short: what a handler does after 15 s of quiet, seen
+    without waiting 15 s."""
+
+    quiet_after: float | None = None
+
+    async def wait_for_posts(self, since: int, timeout: float) -> list[dict]:
+        cap = self.quiet_after
+        return await super().wait_for_posts(since, timeout if cap is None else min(timeout, cap))
+
+
+async def _sends_heartbeats(session, url: str, feed: _QuietFeed) -> None:
+    feed.quiet_after, received = 0.05, b""
+    try:
+        timeout = aiohttp.ClientTimeout(total=scaled(1))
+        async with session.get(url + "/events", timeout=timeout) as response:
+            async for chunk in response.content.iter_any():
+                received += chunk
+                if received.count(b"\n:") + received.startswith(b":") >= 3:
+                    return
+    except (TimeoutError, aiohttp.ClientError):
+        pass
+    finally:
+        feed.quiet_after = None
+    raise fail(
+        "04.1",
+        "a quiet stream got no heartbeat: with no post published, the check made each "
+        "feed.wait_for_posts(last, 15) return [] after 0.05 s instead of 15 s, and the stream "
+        f"sent {short(received)}. A stream that stays silent is cut by a proxy's or a NAT's "
+        "idle timeout (lesson 09), and the server never notices a client that vanished.",
+        'when wait_for_posts returns [], write a comment, await response.write(b":\\n\\n"), '
+        "and keep waiting.",
     )
 
 

@@ -32,7 +32,10 @@ def events_handler(flaw: str = ""):
         response = web.StreamResponse(headers={"Content-Type": kind})
         await response.prepare(request)
         while True:
-            for post in await feed.wait_for_posts(last, 15):
+            posts = await feed.wait_for_posts(last, 15)
+            if not posts and flaw != "sends no heartbeat":
+                await response.write(b":\n\n")
+            for post in posts:
                 with_id = flaw != "writes no ids"
                 await response.write(
                     encode_event(json.dumps(post), id=post["id"] if with_id else None)
@@ -63,6 +66,7 @@ def test_a_right_events_handler_passes_exercise_04(capsys):
         (events_handler("ignores the query"), "sent ?lastEventId=5 (no Last-Event-ID header"),
         (events_handler("calls int() on any id"), "raised ValueError: invalid literal for int()"),
         (events_handler("says text/plain"), "answered Content-Type: text/plain; a browser's"),
+        (events_handler("sends no heartbeat"), "a quiet stream got no heartbeat"),
     ],
 )
 def test_exercise_04_tells_each_mistake_apart_in_a_short_message(handler, says):
