@@ -81,9 +81,12 @@ async def whoami(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=request.app[WS_HEARTBEAT])
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)  # counted in /backend, closed with 1001 on shutdown
-    async for message in ws:
-        if message.type == WSMsgType.TEXT:
-            await ws.send_str(json.dumps({"backend": request.app[NAME], "echo": message.data}))
+    try:
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                await ws.send_str(json.dumps({"backend": request.app[NAME], "echo": message.data}))
+    finally:
+        request.app[SOCKETS].discard(ws)
     return ws
 
 

@@ -69,6 +69,7 @@ async def websocket(
             elif message.type == WSMsgType.BINARY:
                 await ws.send_str(json.dumps({"error": "send JSON text, not binary"}))
     finally:
+        sockets.discard(ws)  # closed: no longer held (a WeakSet drops it only when collected)
         pushing.cancel()
         await asyncio.gather(pushing, return_exceptions=True)
     return ws
@@ -76,7 +77,7 @@ async def websocket(
 
 async def _push_posts(ws: web.WebSocketResponse, feed: Feed, since: int) -> None:
     while not ws.closed:
-        posts = await feed.wait_for_posts(since, 30.0)
+        posts = await feed.wait_for_posts(since, 30.0, counted=False)  # counted as a socket
         for post in posts:
             await ws.send_str(compact_json(post))
             since = post["id"]

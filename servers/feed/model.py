@@ -40,7 +40,7 @@ class Feed:
         self._posts: deque[dict] = deque(maxlen=history)
         self._last_id = 0
         self._lock = threading.Lock()
-        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = set()
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future, bool]] = set()
 
     def publish(self, text: str) -> dict:
         """Add a post and return it. ``ValueError`` says why a text is refused."""
@@ -95,16 +95,20 @@ class Feed:
         self._posts.append(post)
         waiters, self._waiters = self._waiters, set()
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
-        for loop, future in waiters:
+        for loop, future, _ in waiters:
             by_loop.setdefault(loop, []).append(future)
         for loop, futures in by_loop.items():  # one cross-thread wake-up per loop, not per waiter
             loop.call_soon_threadsafe(_wake_all, futures)
 
-    async def wait_for_posts(self, since: int, timeout: float) -> list[dict]:
+    async def wait_for_posts(
+        self, since: int, timeout: float, *, counted: bool = True
+    ) -> list[dict]:
         """The posts after ``since`` as soon as there are any; ``[]`` after ``timeout`` seconds.
 
         The heart of long polling (lesson 02). Awaitable on any event loop, woken from whichever
         thread publishes; a cancelled wait (a client that went away) leaves nothing behind.
+        ``counted=False``: not counted in ``waiting`` (a WebSocket's push loop: the socket is
+        counted as a socket, lesson 09's ``GET /backend``).
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -112,7 +116,7 @@ class Feed:
             with self._lock:
                 if self._last_id > since:
                     return self._after(since)
-                waiter = (loop, loop.create_future())
+                waiter = (loop, loop.create_future(), counted)
                 self._waiters.add(waiter)
             try:
                 remaining = deadline - loop.time()
@@ -132,8 +136,9 @@ class Feed:
 
     @property
     def waiting(self) -> int:
-        """How many ``wait_for_posts`` calls are parked right now."""
-        return len(self._waiters)
+        """How many counted ``wait_for_posts`` calls (long polls, streams) are parked now."""
+        with self._lock:
+            return sum(counted for _, _, counted in self._waiters)
 
     def since(self, post_id: int) -> list[dict]:
         """The posts after ``post_id`` still in the history, oldest first."""

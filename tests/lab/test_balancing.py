@@ -124,11 +124,6 @@ def test_the_sampler_counts_the_streams_each_backend_holds_and_none_for_a_silent
     assert balancing.ConnectionSampler(fresh_backends[:1]).window(1.0) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: a feed /ws socket is counted in both 'waiting' and 'sockets', and stays "
-    "in 'sockets' after it closes (servers/ws.py never discards it from SOCKETS)",
-)
 def test_the_sampler_counts_one_open_websocket_once_and_a_closed_one_not_at_all(fresh_backends):
     from websockets.sync.client import connect
 
