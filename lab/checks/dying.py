@@ -39,6 +39,9 @@ class _DeadSocket(web.WebSocketResponse):
     def __eq__(self, other: object) -> bool:
         return self is other
 
+    def __repr__(self) -> str:  # shown in a learner's KeyError
+        return "<WebSocketResponse of a client that vanished>"
+
     async def _noticed(self) -> None:
         self._room.discard(self)
         await asyncio.sleep(0)
