@@ -65,10 +65,11 @@ def make_backend_app(
 
 async def describe(request: web.Request) -> web.Response:
     """``GET /backend``: which backend this is, what it holds open, and where its relay is."""
+    feed = request.app[FEED]
     described = {
         "backend": request.app[NAME],
         "pid": os.getpid(),
-        "waiting": request.app[FEED].waiting,
+        "waiting": feed.waiting - feed.sockets_waiting,  # a socket counts once, as a socket
         "sockets": len(request.app[SOCKETS]),
     }
     if RELAY_STATUS in request.app:

@@ -77,7 +77,7 @@ async def websocket(
 
 async def _push_posts(ws: web.WebSocketResponse, feed: Feed, since: int) -> None:
     while not ws.closed:
-        posts = await feed.wait_for_posts(since, 30.0, counted=False)  # counted as a socket
+        posts = await feed.wait_for_posts(since, 30.0, for_socket=True)
         for post in posts:
             await ws.send_str(compact_json(post))
             since = post["id"]

@@ -52,7 +52,7 @@ async def publish_through(feed: Feed, broker: Broker, text: str) -> dict:
             "its data?). The post is in the backplane, but no backend that was running will "
             "show it: restore the backplane's data, or restart the backends."
         )
-    await feed.wait_for_posts(post["id"] - 1, 2.0, counted=False)  # a POST, not a long poll
+    await feed.wait_for_posts(post["id"] - 1, 2.0)
     return post
 
 

@@ -101,14 +101,14 @@ class Feed:
             loop.call_soon_threadsafe(_wake_all, futures)
 
     async def wait_for_posts(
-        self, since: int, timeout: float, *, counted: bool = True
+        self, since: int, timeout: float, *, for_socket: bool = False
     ) -> list[dict]:
         """The posts after ``since`` as soon as there are any; ``[]`` after ``timeout`` seconds.
 
         The heart of long polling (lesson 02). Awaitable on any event loop, woken from whichever
         thread publishes; a cancelled wait (a client that went away) leaves nothing behind.
-        ``counted=False``: not counted in ``waiting`` (a WebSocket's push loop: the socket is
-        counted as a socket, lesson 09's ``GET /backend``).
+        ``for_socket``: the wait of a WebSocket's push loop (counted apart in
+        ``sockets_waiting``, so that lesson 09's ``GET /backend`` counts a socket once).
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -116,7 +116,7 @@ class Feed:
             with self._lock:
                 if self._last_id > since:
                     return self._after(since)
-                waiter = (loop, loop.create_future(), counted)
+                waiter = (loop, loop.create_future(), for_socket)
                 self._waiters.add(waiter)
             try:
                 remaining = deadline - loop.time()
@@ -136,9 +136,15 @@ class Feed:
 
     @property
     def waiting(self) -> int:
-        """How many counted ``wait_for_posts`` calls (long polls, streams) are parked now."""
+        """How many ``wait_for_posts`` calls are parked right now (long polls, streams, and
+        WebSockets' push loops)."""
+        return len(self._waiters)
+
+    @property
+    def sockets_waiting(self) -> int:
+        """How many of ``waiting`` are WebSockets' push loops (``for_socket``)."""
         with self._lock:
-            return sum(counted for _, _, counted in self._waiters)
+            return sum(for_socket for _, _, for_socket in self._waiters)
 
     def since(self, post_id: int) -> list[dict]:
         """The posts after ``post_id`` still in the history, oldest first."""

@@ -116,15 +116,14 @@ def test_stop_ends_open_streams_and_websockets_and_leaves_no_tasks_and_no_noise(
         from lab.frames import read_head, read_to_end
         from lab.streams import open_streams
         from servers import runtime, serve
-        from servers.feed import SOCKETS, Feed, make_app
+        from servers.feed import Feed, make_app
         from servers.timing import wait_until
 
         logging.basicConfig(level=logging.DEBUG)
         logging.getLogger("asyncio").setLevel(logging.WARNING)
 
         feed = Feed()
-        app = make_app(feed, heartbeat=0.05)
-        server = serve(app)
+        server = serve(make_app(feed, heartbeat=0.05))
         streams = open_streams(server.host, server.port, "/events", 30)
         upgrade = (
             "GET /ws HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
@@ -134,8 +133,7 @@ def test_stop_ends_open_streams_and_websockets_and_leaves_no_tasks_and_no_noise(
         for sock in sockets:
             sock.sendall(upgrade.encode())
             assert read_head(sock).startswith(b"HTTP/1.1 101 ")
-        held = lambda: (feed.waiting, len(app[SOCKETS]))  # streams wait, sockets are sockets
-        wait_until(lambda: held() == (30, 20), what="30 streams waiting and 20 sockets open")
+        wait_until(lambda: feed.waiting == 50, what="30 streams and 20 sockets waiting")
         server.stop()
         server.stop()
         ended = [len(read_to_end(sock)) >= 0 for sock in streams + sockets]
