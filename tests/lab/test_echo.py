@@ -32,3 +32,34 @@ def test_the_library_echo_returns_binary_as_binary():
 
     with echo.serve_ws_echo(name="test-ws-echo-binary") as server:
         assert asyncio.run(scenario()) == b"\x00\xff" * 300_000
+
+
+def test_the_feeds_socket_times_a_post_published_through_it_and_pushed_back():
+    from servers import serve
+    from servers.feed import Feed, make_app
+
+    feed = Feed()
+
+    async def scenario():
+        async with echo.feed_exchange(echo.ws_url(server, "/ws")) as exchange:
+            return await echo.time_exchanges(exchange, 3)
+
+    with serve(make_app(feed), name="test-feed-echo") as server:
+        samples = asyncio.run(scenario())
+    assert len(samples) == 3 and [p["text"] for p in feed.since(0)] == [
+        "rtt 0", "rtt 1", "rtt 2"]
+
+
+def test_an_echo_that_answers_other_bytes_is_caught():
+    import pytest
+
+    async def wrong(reader, writer):
+        while data := await reader.read(65536):
+            writer.write(data.upper())
+            await writer.drain()
+
+    from servers.runtime import serve_streams
+
+    with (serve_streams(wrong, name="test-wrong-echo", scheme="tcp") as server,
+          pytest.raises(AssertionError, match="other bytes")):
+        asyncio.run(echo.tcp_round_trips(server.host, server.port, 1))
