@@ -89,7 +89,7 @@ def test_a_whole_list_poller_keeps_only_new_posts_and_gets_304s_only_with_etags(
 
 def test_long_pollers_get_every_post_once_including_a_burst_between_requests(feed, feed_server):
     async def publish():
-        await asyncio.sleep(0.1)
+        await asyncio.to_thread(wait_until, lambda: feed.waiting == 10, what="10 parked polls")
         first = feed.publish("wakes everyone")["id"]
         burst = [feed.publish(f"burst {n}")["id"] for n in range(5)]  # lands in the gap
         return [first, *burst]
