@@ -87,13 +87,17 @@ class Round:
     client_cpu: float
     """Share of one core the clients' process used: near 1, the clients were the limit."""
     memory_per_client: float | None = None
-    """Bytes of Python memory the server held per parked client (``None``: not measured)."""
+    """Bytes of Python heap (``tracemalloc``) the server held per parked client (``None``:
+    not measured)."""
+    repeat: int = 0
+    """0 for the round the tables and figures show; 1, 2, ... for its shorter repeats, which
+    only widen the spread (``lab.verdicts.band``)."""
 
 
 def by_transport(rounds: list[Round]) -> dict[str, list[Round]]:
-    """The rounds of each transport, fewest clients first."""
+    """The shown rounds (not the repeats) of each transport, fewest clients first."""
     grouped: dict[str, list[Round]] = {}
-    for result in sorted(rounds, key=lambda r: r.clients):
+    for result in sorted((r for r in rounds if r.repeat == 0), key=lambda r: r.clients):
         grouped.setdefault(result.transport, []).append(result)
     return grouped
 
@@ -120,6 +124,7 @@ def run_round(
     rate: float,
     window: float,
     memory: bool = False,
+    repeat: int = 0,
 ) -> Round:
     """Measure ``transport`` with ``clients`` clients while ``rate`` posts a second go out.
 
@@ -178,6 +183,7 @@ def run_round(
         cpu=(cpu_after - cpu_before) / elapsed,
         client_cpu=(client_cpu_after - client_cpu_before) / elapsed,
         memory_per_client=held,
+        repeat=repeat,
     )
 
 
@@ -214,22 +220,29 @@ def sweep(
     *,
     rate: float,
     window: float,
+    repeats: int = 0,
+    repeat_window: float | None = None,
     progress: Callable[[int, int, str], None] = lambda done, total, what: None,
 ) -> list[Round]:
     """Every transport at every client count; ``progress`` is told before each round.
 
-    Memory per client is measured in the rounds with the most clients, for the transports
-    that hold a connection. Counts the open-file limit cannot afford are scaled down, and
-    said so (``affordable_counts``).
+    Each count below the largest is measured ``repeats`` more times, over ``repeat_window``
+    seconds (default: ``window``), for the spread of the numbers between runs; the largest,
+    whose rounds cost the most, is measured once. Memory per client is measured in every
+    round of a transport that holds a connection. Counts the open-file limit cannot afford
+    are scaled down, and said so (``affordable_counts``).
     """
     counts = affordable_counts(counts)
-    plan = [(t, n) for n in counts for t in transports]
+    plan = [(t, n, 0) for n in counts for t in transports]
+    plan += [(t, n, k) for k in range(1, repeats + 1) for n in counts[:-1] for t in transports]
     rounds = []
-    for done, (transport, clients) in enumerate(plan):
-        progress(done, len(plan), f"{transport.name}, {clients} clients")
-        memory = transport.holds_a_connection and clients == max(counts)
+    for done, (transport, clients, repeat) in enumerate(plan):
+        again = f", repeat {repeat}" if repeat else ""
+        progress(done, len(plan), f"{transport.name}, {clients} clients{again}")
+        length = (repeat_window or window) if repeat else window
         rounds.append(
-            run_round(feed, url, transport, clients, rate=rate, window=window, memory=memory)
-        )
+            run_round(feed, url, transport, clients, rate=rate, window=length,
+                      memory=transport.holds_a_connection, repeat=repeat)
+        )  # fmt: skip
     progress(len(plan), len(plan), "done")
     return rounds

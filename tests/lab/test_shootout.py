@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from lab.shootout import TRANSPORTS, Transport, loop_cpu_seconds, run_round, sweep
+from lab.shootout import TRANSPORTS, Transport, by_transport, loop_cpu_seconds, run_round, sweep
 from servers import runtime
 
 
@@ -25,7 +25,7 @@ def test_a_round_delivers_every_post_and_measures_its_cost(feed, feed_server, tr
         assert result.requests_per_s == 0  # one connection each, opened before the window
 
 
-def test_memory_is_measured_for_held_connections_in_the_largest_rounds(feed, feed_server):
+def test_heap_is_measured_for_held_connections_in_every_round(feed, feed_server):
     ws = Transport("WebSocket", "ws")
     steps = []
     rounds = sweep(
@@ -38,7 +38,7 @@ def test_memory_is_measured_for_held_connections_in_the_largest_rounds(feed, fee
         progress=lambda done, total, what: steps.append((done, total)),
     )
     assert [r.clients for r in rounds] == [2, 4] and steps == [(0, 2), (1, 2), (2, 2)]
-    assert rounds[0].memory_per_client is None and rounds[1].memory_per_client > 0
+    assert rounds[0].memory_per_client > 0 and rounds[1].memory_per_client > 0
 
 
 def burn(cpu_seconds: float) -> None:
@@ -64,3 +64,13 @@ def test_the_loop_threads_cpu_time_counts_work_on_the_loop_and_not_on_the_callin
 def test_a_low_rate_stretches_the_window_to_publish_enough_posts(feed, feed_server):
     result = run_round(feed, feed_server.url, Transport("SSE", "sse"), 2, rate=20, window=0.01)
     assert result.latency["n"] == 2 * 3  # MIN_POSTS at every client, the warm-up not counted
+
+
+def test_repeats_run_every_count_but_the_largest_again_over_the_shorter_window(feed, feed_server):
+    sse = Transport("SSE", "sse")
+    rounds = sweep(feed, feed_server.url, (sse,), [2, 3], rate=20, window=0.3, repeats=1,
+                   repeat_window=0.15)  # fmt: skip
+    assert [(r.clients, r.repeat) for r in rounds] == [(2, 0), (3, 0), (2, 1)]
+    assert rounds[2].window < rounds[0].window  # the repeat measured the shorter window
+    assert all(r.memory_per_client > 0 for r in rounds)  # heap measured in every held round
+    assert [r.repeat for r in by_transport(rounds)["SSE"]] == [0, 0]  # figures show the first

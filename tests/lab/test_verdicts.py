@@ -1,32 +1,47 @@
-"""lab.verdicts: choices and verdicts follow the measured numbers, not a fixed answer."""
+"""lab.verdicts: choices and verdicts follow the measured numbers, their spread, and whether
+the load generator kept up — never a fixed answer."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 
 from lab.shootout import Round
-from lab.verdicts import UseCase, choose, judge_claims
+from lab.verdicts import UseCase, band, choose, compare, judge_claims, saturation
 
-MEASURED = {  # transport: (p50 s, p99 s, requests/s, bytes/post, cpu share, memory per client)
-    "short polling, 1 s": (0.5, 0.99, 1000, 200, 0.15, None),
-    "short polling, 0.25 s": (0.13, 0.25, 4000, 500, 0.30, None),
-    "long polling": (0.01, 0.05, 3000, 475, 0.20, 11000),
+MEASURED = {  # transport: (p50 s, p99 s, requests/s per client, bytes/post, cpu, memory)
+    "short polling, 1 s": (0.5, 0.99, 1.0, 200, 0.15, None),
+    "short polling, 0.25 s": (0.13, 0.25, 4.0, 500, 0.30, None),
+    "long polling": (0.01, 0.05, 3.0, 475, 0.20, 11000),
     "SSE": (0.005, 0.02, 0, 70, 0.10, 13000),
     "WebSocket": (0.004, 0.015, 0, 51, 0.08, 17000),
 }
 
 
-def rounds(clients=(10, 100, 1000), **changes) -> list[Round]:
+def rounds(clients=(10, 100, 1000), jitter=0.0, client_cpu=0.5, **changes) -> list[Round]:
+    """A shown round per transport and count, and one repeat (``jitter`` apart) below the
+    largest count."""
     result = []
     for name, (p50, p99, rps, size, cpu, memory) in {**MEASURED, **changes}.items():
         for n in clients:
-            result.append(Round(name, n, 4.0, 1.5, {"p50": p50, "p99": p99}, rps, 0.7, size,
-                                cpu, 0.5, memory))  # fmt: skip
+            shown = Round(name, n, 4.0, 1.5, {"p50": p50, "p99": p99}, rps * n, 0.7, size,
+                          cpu, client_cpu, memory)  # fmt: skip
+            result.append(shown)
+            if n != max(clients):
+                grow = 1 + jitter
+                result.append(replace(shown, latency={"p50": p50 * grow, "p99": p99 * grow},
+                                      bytes_per_post=size * grow, cpu=cpu * grow, repeat=1,
+                                      memory_per_client=memory and memory * grow))  # fmt: skip
     return result
 
 
 def case(budget, two_way=False):
     return UseCase("test", 1000, budget, two_way, "")
+
+
+def verdicts(measured) -> dict[str, str]:
+    return {words: summary for _, words, _, summary in judge_claims(measured)}
 
 
 def test_a_loose_budget_picks_the_simplest_transport_within_the_cpu_headroom():
@@ -47,19 +62,9 @@ def test_a_two_way_use_case_gets_websocket_or_nothing():
     assert choose(rounds(), case(0.001, two_way=True))[0] == "none measured"
 
 
-@pytest.mark.parametrize(
-    ("changes", "claim", "verdict"),
-    [
-        ({}, "slightly more overhead", "refutes, per message"),
-        ({"WebSocket": (0.004, 0.015, 0, 90, 0.08, 17000)}, "slightly more overhead", "confirms"),
-        ({}, "lower latency than short polling", "confirms"),
-        ({"long polling": (0.2, 0.3, 3000, 475, 0.2, 1)}, "lower latency than short polling",
-         "refutes"),
-    ],
-)  # fmt: skip
-def test_a_verdict_follows_the_numbers(changes, claim, verdict):
-    rows = {words: judged for _, words, _, judged in judge_claims(rounds(**changes))}
-    assert rows[claim] == verdict
+def test_a_p99_band_straddling_the_budget_is_not_a_fit_and_is_named_a_close_call():
+    pick, why = choose(rounds(clients=(100, 1000), jitter=0.5), case(0.021))  # SSE: 0.02–0.03
+    assert pick == "WebSocket" and "close call: SSE" in why
 
 
 def test_a_client_count_not_measured_uses_the_nearest_one_and_says_so():
@@ -67,14 +72,62 @@ def test_a_client_count_not_measured_uses_the_nearest_one_and_says_so():
     assert pick == "SSE" and "100 clients" in why
 
 
+def test_a_clear_gap_decides_at_every_count():
+    assert verdicts(rounds(jitter=0.05))["slightly more overhead (than SSE)"] == "qualifies: " \
+        "confirms for heap/client at 10, heap/client at 100, heap/client at 1000; refutes for " \
+        "bytes/post at 10, bytes/post at 100, bytes/post at 1000, server CPU at 10, server CPU " \
+        "at 100, server CPU at 1000"  # fmt: skip
+    assert verdicts(rounds())["lower latency than short polling (every 0.25 s)"] == "confirms"
+
+
+def test_a_reversed_gap_refutes():
+    slow_long = {"long polling": (0.2, 0.3, 3.0, 475, 0.2, 1)}
+    assert verdicts(rounds(**slow_long))["lower latency than short polling (every 0.25 s)"] \
+        == "refutes"  # fmt: skip
+
+
+def test_overlapping_spreads_are_inconclusive():
+    close = {"WebSocket": (0.004, 0.015, 0, 72, 0.08, 17000)}  # SSE: 70–84 bytes, WS: 72–86
+    verdict = compare(rounds(jitter=0.2, **close), "WebSocket", "SSE", 10, "bytes/post", more=True)
+    assert verdict.word == "inconclusive" and "within the spread" in verdict.reason
+    assert "70–84" in verdict.reason  # the spread is stated beside the verdict
+
+
+def test_a_count_measured_once_borrows_the_nearest_repeated_counts_spread():
+    measured = rounds(jitter=0.2)
+    at_1000, at_100 = (
+        band(measured, "SSE", 1000, "bytes/post"),
+        band(measured, "SSE", 100, "bytes/post"),
+    )
+    assert at_1000.borrowed and at_1000.samples == 1 and not at_100.borrowed
+    assert at_1000.hi / at_1000.value == pytest.approx(1 + (at_100.hi - at_100.lo) / 2 / 70)
+
+
+def test_a_saturated_load_generator_makes_every_comparison_it_touches_inconclusive():
+    measured = rounds(client_cpu=0.97)
+    verdict = compare(measured, "long polling", "short polling, 0.25 s", 10, "p50 latency",
+                      more=False)  # fmt: skip
+    assert verdict.word == "inconclusive" and "saturated (97% of a core" in verdict.reason
+    assert verdicts(measured)["lower latency than short polling (every 0.25 s)"] == \
+        "inconclusive everywhere"  # fmt: skip
+
+
+def test_a_poller_far_below_its_model_marks_the_load_generator_as_fallen_behind():
+    measured = rounds(**{"short polling, 0.25 s": (0.13, 0.25, 1.9, 500, 0.30, None)})
+    assert "fell behind" in saturation(measured, "short polling, 0.25 s", 1000)
+    assert saturation(rounds(), "short polling, 0.25 s", 1000) is None
+
+
 def test_one_client_count_is_enough_to_judge_the_claims():
     assert len(judge_claims(rounds(clients=(10,)))) == 7
 
 
-def test_the_memory_verdict_follows_the_memory_measured():
+def test_memory_is_judged_heap_against_heap():
     heavy = {"SSE": (0.005, 0.02, 0, 70, 0.10, 50 * 2**20)}
-    verdicts = [judged for _, words, _, judged in judge_claims(rounds(**heavy))
-                if words == "an open connection per client"]  # fmt: skip
-    assert verdicts[0].startswith("confirms")
-    light = [j for _, w, _, j in judge_claims(rounds()) if w == "an open connection per client"]
-    assert light[0].startswith("qualifies")
+    words = "an open connection per client (more heap than a parked long poll)"
+    assert verdicts(rounds(**heavy))[words] == "confirms"
+    light = {
+        "SSE": (0.005, 0.02, 0, 70, 0.10, 5000),
+        "WebSocket": (0.004, 0.015, 0, 51, 0.08, 5000),
+    }
+    assert verdicts(rounds(**light))[words] == "refutes"
