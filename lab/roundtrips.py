@@ -92,7 +92,7 @@ class Comparison:
             said = "within the spread" if gap.verdict == INCONCLUSIVE else (
                 f"{gap.pooled * 1e6:+.0f} µs")
             parts.append(f"{name} {said}")
-        return f"Round trips against {self.floor} at p50: " + ", ".join(parts)
+        return f"Round trips against {self.floor} at p50:\n" + ", ".join(parts)
 
 
 async def alternate(echoes: dict[str, object], *, rounds: int = 10, per_round: int = 200,

@@ -20,7 +20,7 @@ def test_an_echo_is_slower_only_when_every_round_says_so():
     run = comparison(floor=[30e-6, 31e-6, 32e-6], ws=[50e-6, 52e-6, 49e-6])
     assert run.gap("ws").verdict == SLOWER
     assert "slower in every one of 3 rounds" in run.sentence("ws")
-    assert run.title() == "Round trips against floor at p50: ws +19 µs"
+    assert run.title() == "Round trips against floor at p50:\nws +19 µs"
 
 
 def test_rounds_that_disagree_make_the_comparison_inconclusive_even_when_the_pooled_gap_is_large():
