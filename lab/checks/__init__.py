@@ -14,6 +14,7 @@ from lab.checks.l04 import check_04_events_handler
 from lab.checks.l05 import check_05_first_events
 from lab.checks.l06 import check_06_accept_key, check_06_decode_frame, check_06_live
 from lab.checks.l07 import check_07_room
+from lab.checks.l08 import check_08_verdict, check_08_window_costs
 from lab.checks.l09 import check_09_location
 from lab.checks.l10 import check_10_publish, check_10_relay
 
@@ -34,6 +35,8 @@ __all__ = [
     "check_06_decode_frame",
     "check_06_live",
     "check_07_room",
+    "check_08_verdict",
+    "check_08_window_costs",
     "check_09_location",
     "check_10_publish",
     "check_10_relay",
