@@ -86,9 +86,10 @@ def test_a_reversed_gap_refutes():
         == "refutes"  # fmt: skip
 
 
-def test_overlapping_spreads_are_inconclusive():
+@pytest.mark.parametrize("more", [True, False], ids=["more", "less"])
+def test_overlapping_spreads_are_inconclusive(more):
     close = {"WebSocket": (0.004, 0.015, 0, 72, 0.08, 17000)}  # SSE: 70–84 bytes, WS: 72–86
-    verdict = compare(rounds(jitter=0.2, **close), "WebSocket", "SSE", 10, "bytes/post", more=True)
+    verdict = compare(rounds(jitter=0.2, **close), "WebSocket", "SSE", 10, "bytes/post", more=more)
     assert verdict.word == "inconclusive" and "within the spread" in verdict.reason
     assert "70–84" in verdict.reason  # the spread is stated beside the verdict
 
