@@ -19,6 +19,8 @@ import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import psutil
+
 from lab.loadgen import SOCKETS_PER_CLIENT, Group, LoadGenerator
 from lab.plots import TRANSPORT_COLORS
 from lab.stats import check_delivered_once_in_order, summarize
@@ -92,6 +94,9 @@ class Round:
     repeat: int = 0
     """0 for the round the tables and figures show; 1, 2, ... for its shorter repeats, which
     only widen the spread (``lab.verdicts.band``)."""
+    machine_cpu: float = float("nan")
+    """Share of all the machine's cores busy in the window, every process included: near 1,
+    processes queued for a CPU and every time measured includes that wait."""
 
 
 def by_transport(rounds: list[Round]) -> dict[str, list[Round]]:
@@ -153,8 +158,9 @@ def run_round(
             _wait_for_deliveries(load, name, clients)
             before, started, wall_start = load.mark(), time.monotonic(), time.time()
             cpu_before, client_cpu_before = loop_cpu_seconds(), load.cpu_seconds()
+            machine_before = psutil.cpu_times()
             ids = publish_steadily(feed, rate, window)
-            after, cpu_after = load.mark(), loop_cpu_seconds()
+            after, cpu_after, machine = load.mark(), loop_cpu_seconds(), _busy(machine_before)
             client_cpu_after, elapsed = load.cpu_seconds(), time.monotonic() - started
             _wait_for_deliveries(load, name, clients * (1 + len(ids)))
     finally:
@@ -184,7 +190,16 @@ def run_round(
         client_cpu=(client_cpu_after - client_cpu_before) / elapsed,
         memory_per_client=held,
         repeat=repeat,
+        machine_cpu=machine,
     )
+
+
+def _busy(before) -> float:
+    """Share of all cores busy since ``before`` (``psutil.cpu_times()``): 1 - idle share."""
+    after = psutil.cpu_times()
+    idle = sum(getattr(after, f, 0) - getattr(before, f, 0) for f in ("idle", "iowait"))
+    total = sum(after) - sum(before)
+    return 1 - idle / total if total > 0 else float("nan")
 
 
 def _wait_for_deliveries(load: LoadGenerator, name: str, count: int) -> None:

@@ -13,6 +13,7 @@ reads only the measured ``Round``s, so a different machine may answer differentl
 from __future__ import annotations
 
 import math
+import os
 import resource
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ NOISE = 0.05
 
 CLIENT_CPU_LIMIT = 0.9
 """The load generator's process at this share of a core or more is the bottleneck."""
+MACHINE_BUSY = 0.95
+"""A machine with this share of all its cores busy (every process counted) made processes
+queue for a CPU: the times measured include the wait."""
 FELL_BEHIND = 0.7
 """A poller below this share of its model's requests/s (allowing one poll per client more
 than the window held) was held back by its own process."""
@@ -95,10 +99,14 @@ def band(rounds: list[Round], transport: str, clients: int, metric: str) -> Band
 
 
 def saturation(rounds: list[Round], transport: str, clients: int) -> str | None:
-    """Why the load generator, not the server, limited ``transport`` at ``clients`` (or None)."""
+    """Why the load generator or the machine, not the server, limited ``transport`` at
+    ``clients`` (or None)."""
     for r in (r for r in rounds if r.transport == transport and r.clients == clients):
         if r.client_cpu >= CLIENT_CPU_LIMIT:
             return f"load generator saturated ({r.client_cpu:.0%} of a core, {transport})"
+        if r.machine_cpu >= MACHINE_BUSY:
+            return (f"machine busy ({r.machine_cpu:.0%} of its {os.cpu_count()} cores in use, "
+                    f"other processes included, {transport})")  # fmt: skip
         interval = INTERVALS.get(transport)
         if interval:
             model = r.clients / interval
@@ -119,12 +127,14 @@ def compare(rounds: list[Round], a: str, b: str, clients: int, metric: str, *,
             more: bool, factor: float = 1.0) -> Verdict:  # fmt: skip
     """Does ``a``'s ``metric`` exceed (``more``) or stay below ``factor`` times ``b``'s?
 
-    Decided only when the two bands do not overlap and neither round's load generator was
-    saturated; otherwise "inconclusive", with the reason."""
+    Decided only when the two bands do not overlap and, for what was measured in the window
+    (all but heap), neither round's load generator or machine was saturated; otherwise
+    "inconclusive", with the reason."""
     first, second = band(rounds, a, clients, metric), band(rounds, b, clients, metric)
     scaled = f"{factor:g} × " if factor != 1 else ""
     numbers = f"{a} {first.show(metric)} vs {scaled}{b} {second.show(metric)}"
-    if busy := saturation(rounds, a, clients) or saturation(rounds, b, clients):
+    timed = metric != "heap/client"  # heap is read while parked, before any window
+    if timed and (busy := saturation(rounds, a, clients) or saturation(rounds, b, clients)):
         return Verdict("inconclusive", f"{numbers}: {busy}")
     if first.lo > factor * second.hi:
         return Verdict("confirms" if more else "refutes", numbers)

@@ -74,3 +74,8 @@ def test_repeats_run_every_count_but_the_largest_again_over_the_shorter_window(f
     assert rounds[2].window < rounds[0].window  # the repeat measured the shorter window
     assert all(r.memory_per_client > 0 for r in rounds)  # heap measured in every held round
     assert [r.repeat for r in by_transport(rounds)["SSE"]] == [0, 0]  # figures show the first
+
+
+def test_a_round_records_how_busy_the_whole_machine_was(feed, feed_server):
+    result = run_round(feed, feed_server.url, Transport("SSE", "sse"), 2, rate=20, window=0.2)
+    assert 0 <= result.machine_cpu <= 1

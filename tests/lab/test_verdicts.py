@@ -133,3 +133,15 @@ def test_memory_is_judged_heap_against_heap():
         "WebSocket": (0.004, 0.015, 0, 51, 0.08, 5000),
     }
     assert verdicts(rounds(**light))[words] == "refutes"
+
+
+def test_a_busy_machine_makes_timed_comparisons_inconclusive_but_not_heap():
+    measured = [replace(r, machine_cpu=0.99) for r in rounds()]
+    latency = compare(measured, "SSE", "short polling, 0.25 s", 10, "p50 latency", more=False)
+    assert latency.word == "inconclusive" and "machine busy (99%" in latency.reason
+    heap = compare(measured, "WebSocket", "SSE", 10, "heap/client", more=True)
+    assert heap.word == "confirms"  # measured while parked, before the window
+    calm = [replace(r, machine_cpu=0.5) for r in rounds()]
+    assert compare(calm, "SSE", "short polling, 0.25 s", 10, "p50 latency", more=False).word == (
+        "confirms"
+    )
