@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from checks_support import assert_named, assert_passes, failure_of
 
 from lab import checks
 
@@ -56,14 +57,13 @@ def keeps_the_etag_it_was_given(client, url, etag):
     ],
 )
 def test_a_wrong_conditional_get_gets_a_message_naming_the_mistake(conditional_get, says):
-    with pytest.raises(checks.CheckFailed, match="exercise 01.1") as failure:
-        checks.check_01_conditional_get(conditional_get)
-    assert says in str(failure.value)
+    assert_named(checks.check_01_conditional_get, conditional_get, exercise="01.1", says=says)
 
 
 def test_a_right_conditional_get_passes(capsys):
-    checks.check_01_conditional_get(good_conditional_get)
-    assert "✔ exercise 01.1" in capsys.readouterr().out
+    assert_passes(
+        checks.check_01_conditional_get, good_conditional_get, exercise="01.1", capsys=capsys
+    )
 
 
 def counting_poller(send_etag=True, count_bytes=True, refresh_etag=True, refresh_body=True):
@@ -97,23 +97,16 @@ def counting_poller(send_etag=True, count_bytes=True, refresh_etag=True, refresh
     ],
 )
 def test_a_wrong_poll_and_count_gets_a_message_naming_the_mistake(poll_and_count, says):
-    with pytest.raises(checks.CheckFailed, match="exercise 01.2") as failure:
-        checks.check_01_poll_and_count(poll_and_count)
-    assert says in str(failure.value)
+    assert_named(checks.check_01_poll_and_count, poll_and_count, exercise="01.2", says=says)
 
 
 def test_a_right_poll_and_count_passes(capsys):
-    checks.check_01_poll_and_count(counting_poller())
-    assert "✔ exercise 01.2" in capsys.readouterr().out
+    assert_passes(checks.check_01_poll_and_count, counting_poller(), exercise="01.2", capsys=capsys)
 
 
 def test_parsing_the_body_of_a_304_gets_a_pointed_hint():
-    def conditional_get(client, url, etag):
-        response = client.get(url, headers={"If-None-Match": etag} if etag else {})
-        return response.status_code, response.json(), response.headers["ETag"]
-
-    with pytest.raises(checks.CheckFailed, match="A 204 or 304 answer has no body"):
-        checks.check_01_conditional_get(conditional_get)
+    no_body = "A 204 or 304 answer has no body"
+    failure_of(checks.check_01_conditional_get, parses_every_body, match=no_body)
 
 
 def test_raise_for_status_on_a_304_gets_a_pointed_hint():
@@ -122,5 +115,5 @@ def test_raise_for_status_on_a_304_gets_a_pointed_hint():
         response.raise_for_status()
         return 200, response.json(), response.headers["ETag"]
 
-    with pytest.raises(checks.CheckFailed, match="raises on every 3xx status too, 304"):
-        checks.check_01_conditional_get(conditional_get)
+    too = "raises on every 3xx status too, 304"
+    failure_of(checks.check_01_conditional_get, conditional_get, match=too)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from checks_support import assert_named, assert_passes, failure_of
 
 from lab import checks
 
@@ -98,10 +99,7 @@ async def handler_ignoring_its_timeout(request):
     ],
 )
 def test_a_wrong_long_poll_handler_gets_a_message_naming_the_mistake(handler, says):
-    with pytest.raises(checks.CheckFailed, match="exercise 02.1") as failure:
-        checks.check_02_handler(handler)
-    assert says in str(failure.value)
-    assert "Hint:" in str(failure.value)
+    assert_named(checks.check_02_handler, handler, exercise="02.1", says=says, hint=True)
 
 
 def follow_forgetting_since(base_url, since, count):
@@ -151,9 +149,7 @@ def follow_with(*, parse_every_body=False, resume_at=-1):
     ],
 )
 def test_a_wrong_follow_gets_a_message_naming_the_mistake(follow, says):
-    with pytest.raises(checks.CheckFailed, match="exercise 02.2") as failure:
-        checks.check_02_follow(follow)
-    assert says in str(failure.value)
+    assert_named(checks.check_02_follow, follow, exercise="02.2", says=says)
 
 
 async def handler_that_sleeps_instead_of_waiting(request):
@@ -170,8 +166,8 @@ async def handler_that_sleeps_instead_of_waiting(request):
 
 
 def test_a_handler_that_cannot_be_woken_is_told_so():
-    with pytest.raises(checks.CheckFailed, match="not woken by the post"):
-        checks.check_02_handler(handler_that_sleeps_instead_of_waiting)
+    sleeper = handler_that_sleeps_instead_of_waiting
+    failure_of(checks.check_02_handler, sleeper, match="not woken by the post")
 
 
 def follow_without_a_timeout(base_url, since, count):
@@ -185,23 +181,19 @@ def follow_without_a_timeout(base_url, since, count):
 
 
 def test_a_follow_that_sends_no_timeout_is_told_about_httpx_default():
-    with pytest.raises(checks.CheckFailed, match="no timeout= parameter"):
-        checks.check_02_follow(follow_without_a_timeout)
+    failure_of(checks.check_02_follow, follow_without_a_timeout, match="no timeout= parameter")
 
 
 def test_a_right_long_poll_handler_passes(capsys):
-    checks.check_02_handler(long_poll_handler_with())
-    assert "✔ exercise 02.1" in capsys.readouterr().out
+    assert_passes(checks.check_02_handler, long_poll_handler_with(), exercise="02.1", capsys=capsys)
 
 
 def test_a_handler_that_waits_on_nan_is_told_that_min_nan_30_is_nan():
-    with pytest.raises(checks.CheckFailed) as failure:
-        checks.check_02_handler(long_poll_handler_with(finite=False))
-    assert "`min(nan, 30)` is nan" in str(failure.value)
-    assert "math.isfinite" in str(failure.value)
+    message = failure_of(checks.check_02_handler, long_poll_handler_with(finite=False))
+    assert "`min(nan, 30)` is nan" in message
+    assert "math.isfinite" in message
 
 
 def test_a_crash_is_shown_at_the_learners_line():
-    with pytest.raises(checks.CheckFailed) as failure:
-        checks.check_02_handler(long_poll_handler_with(since_default=False))
-    assert 'query.get("since", "0") if since_default else query["since"]' in str(failure.value)
+    message = failure_of(checks.check_02_handler, long_poll_handler_with(since_default=False))
+    assert 'query.get("since", "0") if since_default else query["since"]' in message

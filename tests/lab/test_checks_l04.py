@@ -6,6 +6,7 @@ import json
 
 import pytest
 from aiohttp import web
+from checks_support import assert_named, assert_passes, failure_of
 
 from lab import checks
 from servers.feed import FEED
@@ -50,9 +51,10 @@ async def events_handler_that_crashes(request):
 
 
 def test_a_right_events_handler_passes_exercise_04(capsys):
-    checks.check_04_events_handler(events_handler())
-    out = capsys.readouterr().out
-    assert "✔ exercise 04.1" in out and "Last-Event-ID '4'" in out
+    out = assert_passes(
+        checks.check_04_events_handler, events_handler(), exercise="04.1", capsys=capsys
+    )
+    assert "Last-Event-ID '4'" in out
 
 
 @pytest.mark.parametrize(
@@ -70,9 +72,8 @@ def test_a_right_events_handler_passes_exercise_04(capsys):
     ],
 )
 def test_exercise_04_tells_each_mistake_apart_in_a_short_message(handler, says):
-    with pytest.raises(checks.CheckFailed, match="exercise 04.1") as failure:
-        checks.check_04_events_handler(handler)
-    assert says in str(failure.value) and len(str(failure.value)) < 600, str(failure.value)
+    message = assert_named(checks.check_04_events_handler, handler, exercise="04.1", says=says)
+    assert len(message) < 600, message
 
 
 @pytest.mark.parametrize(
@@ -84,11 +85,11 @@ def test_exercise_04_tells_each_mistake_apart_in_a_short_message(handler, says):
     ],
 )
 def test_the_hint_names_the_fix_for_each_way_of_finding_where_a_client_left_off(flaw, hint):
-    with pytest.raises(checks.CheckFailed) as failure:
-        checks.check_04_events_handler(events_handler(flaw))
-    assert hint in str(failure.value).split("Hint:")[1]
+    assert (
+        hint in failure_of(checks.check_04_events_handler, events_handler(flaw)).split("Hint:")[1]
+    )
 
 
 def test_a_plain_def_handler_is_told_to_be_async():
-    with pytest.raises(checks.CheckFailed, match="must be an `async def` function"):
-        checks.check_04_events_handler(lambda request: None)
+    told = "must be an `async def` function"
+    failure_of(checks.check_04_events_handler, lambda request: None, match=told)

@@ -7,6 +7,7 @@ import hashlib
 import struct
 
 import pytest
+from checks_support import assert_named, failure_of
 
 from lab import checks
 from lab.frames import frames_in
@@ -38,14 +39,21 @@ def b64(data: bytes) -> str:
         (lambda key: b64(hashlib.sha256((key + GUID).encode()).digest()), "not SHA-256"),
         (lambda key: b64(hashlib.sha1((GUID + key).encode()).digest()), "after the key"),
         (lambda key: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "concatenate the key"),  # hard-coded
+        (lambda key: accept_key(key).rstrip("="), "keep the '=' padding"),
+        (lambda key: base64.urlsafe_b64encode(hashlib.sha1((key + GUID).encode()).digest())
+         .decode(), "not urlsafe_b64encode"),
+        (lambda key: b64(hashlib.sha1((key + GUID.replace("5C", "C5")).encode()).digest()),
+         "your GUID is '258EAFA5-E914-47DA-9C5A-C5AB0DC85B11'"),
+        (lambda key: b64(hashlib.sha1((key.rstrip("=") + GUID).encode()).digest()),
+         "the right shape"),
+        (lambda key: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "the answer for RFC 6455's example key"),
     ],
     ids=["hexdigest", "no GUID", "bytes", "encodebytes", "decoded key", "sha256", "GUID first",
-         "hard-coded answer"],
+         "hard-coded answer", "padding stripped", "urlsafe", "GUID mistyped",
+         "key without its padding", "hard-coded"],
 )
 def test_a_wrong_accept_key_gets_a_message_naming_the_mistake(accept, says):
-    with pytest.raises(checks.CheckFailed, match=r"exercise 06\.1") as failure:
-        checks.check_06_accept_key(accept)
-    assert says in str(failure.value)
+    assert_named(checks.check_06_accept_key, accept, exercise="06.1", says=says)
 
 
 def no_unmasking(buffer):
@@ -92,14 +100,46 @@ def crashing_when_short(buffer):
     return decode_frame(buffer)
 
 
-def skipping_the_mask_key_wrongly(buffer):
-    decoded = decode_frame(buffer)
-    if decoded is None or not decoded[0].masked:
-        return decoded
-    frame, used = decoded
-    start = header_size(buffer[1]) - 4
-    return Frame(frame.fin, frame.opcode, buffer[start:start + len(frame.payload)], True), used
+def from_the_key_offset(*, unmask: bool):
+    """A decoder that reads a masked payload from where the masking key starts, so the key's
+    4 bytes are taken for payload; ``unmask``: XORs that with the key, else leaves it masked."""
 
+    def decode(buffer):
+        decoded = decode_frame(buffer)
+        if decoded is None or not decoded[0].masked:
+            return decoded
+        frame, used = decoded
+        start = header_size(buffer[1]) - 4
+        payload = buffer[start : start + len(frame.payload)]
+        if unmask:
+            payload = apply_mask(payload, buffer[start : start + 4])
+        return Frame(frame.fin, frame.opcode, payload, True), used
+
+    return decode
+
+
+def without_masked_argument(buffer):
+    decoded = decode_frame(buffer)
+    return decoded and (Frame(decoded[0].fin, decoded[0].opcode, decoded[0].payload), decoded[1])
+
+
+def fin_as_128(buffer):
+    decoded = decode_frame(buffer)
+    if decoded is None:
+        return None
+    frame, used = decoded
+    return Frame(buffer[0] & 0x80, frame.opcode, frame.payload, frame.masked), used
+
+
+def rsv_in_the_opcode(buffer):
+    decoded = lenient(buffer)
+    return decoded and (Frame(decoded[0].fin, buffer[0] & 0x7F, decoded[0].payload,
+                              decoded[0].masked), decoded[1])
+
+
+def lenient(buffer):
+    """The reference decoder, but ignoring RSV bits as the exercise asks."""
+    return decode_frame(bytes([buffer[0] & 0x8F]) + buffer[1:]) if buffer else None
 
 @pytest.mark.parametrize(
     ("decode", "says"),
@@ -110,18 +150,22 @@ def skipping_the_mask_key_wrongly(buffer):
         (consuming_everything, "only the first is decoded"),
         (a_frame_for_any_header, "returned a frame for an incomplete buffer"),
         (crashing_when_short, "raised struct.error"),
-        (skipping_the_mask_key_wrongly, "after the 4-byte masking key"),
+        (from_the_key_offset(unmask=False), "after the 4-byte masking key"),
         (lambda buffer: decode_frame(buffer) and decode_frame(buffer)[0], "expected a pair"),
+        (without_masked_argument, "pass masked as Frame's 4th argument; it defaults to False"),
+        (fin_as_128, "fin must be a bool"),
+        (from_the_key_offset(unmask=True), "you unmasked from the masking key's offset"),
+        (consuming_everything, "an 11-byte frame followed by 260 more bytes"),
+        (rsv_in_the_opcode, "ignore them"),
+        (lambda buffer: decode_frame(buffer) and decode_frame(buffer)[0], "a tuple"),
     ],
     ids=["no unmasking", "7-bit length only", "FIN ignored", "consumes everything",
          "frame for a prefix", "crash on a short buffer", "mask key in the payload",
-         "frame without consumed"],
+         "frame without consumed", "masked left out", "fin 128", "XOR from the key",
+         "consumed everything", "RSV in opcode", "no pair"],
 )
 def test_a_wrong_decoder_gets_a_message_naming_the_mistake(decode, says):
-    with pytest.raises(checks.CheckFailed, match=r"exercise 06\.2") as failure:
-        checks.check_06_decode_frame(decode)
-    assert says in str(failure.value)
-    assert "Hint:" in str(failure.value)
+    assert_named(checks.check_06_decode_frame, decode, exercise="06.2", says=says, hint=True)
 
 
 def test_a_64_bit_length_read_as_16_bits_is_named():
@@ -131,16 +175,15 @@ def test_a_64_bit_length_read_as_16_bits_is_named():
             return Frame(True, buffer[0] & 0x0F, bytes(buffer[4 : 4 + length]), False), 4 + length
         return decode_frame(buffer)
 
-    with pytest.raises(checks.CheckFailed, match="length 127 means the next 8 bytes"):
-        checks.check_06_decode_frame(sixteen_bit_only)
+    eight = "length 127 means the next 8 bytes"
+    failure_of(checks.check_06_decode_frame, sixteen_bit_only, match=eight)
 
 
 def test_an_untouched_decoder_is_not_written_yet():
     def decode(buffer):
         raise NotImplementedError()
 
-    with pytest.raises(checks.CheckFailed, match="not written yet"):
-        checks.check_06_decode_frame(decode)
+    failure_of(checks.check_06_decode_frame, decode, match="not written yet")
 
 
 def first_frame_repeated(buffer):
@@ -160,83 +203,8 @@ def first_frame_repeated(buffer):
     ids=["first frame only", "rest dropped", "first frame repeated", "no rest", "rest None"],
 )
 def test_a_wrong_splitter_gets_a_message_naming_the_mistake(split, says):
-    with pytest.raises(checks.CheckFailed, match=r"exercise 06\.3") as failure:
-        checks.check_06_live(split)
-    assert says in str(failure.value)
+    assert_named(checks.check_06_live, split, exercise="06.3", says=says)
 
-
-@pytest.mark.parametrize(
-    ("accept", "says"),
-    [
-        (lambda key: accept_key(key).rstrip("="), "keep the '=' padding"),
-        (lambda key: base64.urlsafe_b64encode(hashlib.sha1((key + GUID).encode()).digest())
-         .decode(), "not urlsafe_b64encode"),
-        (lambda key: b64(hashlib.sha1((key + GUID.replace("5C", "C5")).encode()).digest()),
-         "your GUID is '258EAFA5-E914-47DA-9C5A-C5AB0DC85B11'"),
-        (lambda key: b64(hashlib.sha1((key.rstrip("=") + GUID).encode()).digest()),
-         "the right shape"),
-        (lambda key: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "the answer for RFC 6455's example key"),
-    ],
-    ids=["padding stripped", "urlsafe", "GUID mistyped", "key without its padding", "hard-coded"],
-)
-def test_more_accept_key_mistakes_are_named(accept, says):
-    with pytest.raises(checks.CheckFailed, match=r"exercise 06\.1") as failure:
-        checks.check_06_accept_key(accept)
-    assert says in str(failure.value)
-
-
-def without_masked_argument(buffer):
-    decoded = decode_frame(buffer)
-    return decoded and (Frame(decoded[0].fin, decoded[0].opcode, decoded[0].payload), decoded[1])
-
-
-def fin_as_128(buffer):
-    decoded = decode_frame(buffer)
-    if decoded is None:
-        return None
-    frame, used = decoded
-    return Frame(buffer[0] & 0x80, frame.opcode, frame.payload, frame.masked), used
-
-
-def unmasking_from_the_key_offset(buffer):
-    decoded = decode_frame(buffer)
-    if decoded is None or not decoded[0].masked:
-        return decoded
-    frame, used = decoded
-    start = header_size(buffer[1]) - 4
-    payload = apply_mask(buffer[start : start + len(frame.payload)], buffer[start : start + 4])
-    return Frame(frame.fin, frame.opcode, payload, True), used
-
-
-def rsv_in_the_opcode(buffer):
-    decoded = lenient(buffer)
-    return decoded and (Frame(decoded[0].fin, buffer[0] & 0x7F, decoded[0].payload,
-                              decoded[0].masked), decoded[1])
-
-
-def lenient(buffer):
-    """The reference decoder, but ignoring RSV bits as the exercise asks."""
-    return decode_frame(bytes([buffer[0] & 0x8F]) + buffer[1:]) if buffer else None
-
-
-@pytest.mark.parametrize(
-    ("decode", "says"),
-    [
-        (without_masked_argument, "pass masked as Frame's 4th argument; it defaults to False"),
-        (fin_as_128, "fin must be a bool"),
-        (unmasking_from_the_key_offset, "you unmasked from the masking key's offset"),
-        (consuming_everything, "an 11-byte frame followed by 260 more bytes"),
-        (rsv_in_the_opcode, "ignore them"),
-        (lambda buffer: decode_frame(buffer) and decode_frame(buffer)[0], "a tuple"),
-    ],
-    ids=["masked left out", "fin 128", "XOR from the key", "consumed everything", "RSV in opcode",
-         "no pair"],
-)
-def test_more_decoder_mistakes_are_named(decode, says):
-    with pytest.raises(checks.CheckFailed, match=r"exercise 06\.2") as failure:
-        checks.check_06_decode_frame(decode)
-    assert says in str(failure.value)
-    assert "Hint:" in str(failure.value)
 
 
 def test_a_list_pair_and_a_decoder_that_ignores_rsv_both_pass(capsys):
@@ -258,9 +226,7 @@ def crashing_on_rsv(buffer):
 
 
 def test_a_decoder_that_crashes_on_the_rsv_frame_fails_naming_the_crash():
-    with pytest.raises(checks.CheckFailed, match=r"exercise 06\.2") as failure:
-        checks.check_06_decode_frame(crashing_on_rsv)
-    said = str(failure.value)
+    said = failure_of(checks.check_06_decode_frame, crashing_on_rsv, match=r"exercise 06\.2")
     assert "RSV1 set" in said and "raised KeyError: 65" in said
     assert "NAMES[buffer[0] & 0x7F]" in said  # the learner's line
     assert "a KeyError is a crash, not a refusal" in said
@@ -290,5 +256,5 @@ def test_a_decoder_that_refuses_the_rsv_frame_on_purpose_passes(error, capsys):
 
 @pytest.mark.parametrize("error", [IndexError("index out of range"), TypeError("bad operand")])
 def test_a_builtin_crash_on_the_rsv_frame_is_not_taken_for_a_refusal(error):
-    with pytest.raises(checks.CheckFailed, match=f"raised {type(error).__name__}"):
-        checks.check_06_decode_frame(refusing_rsv_with(error))
+    crash = f"raised {type(error).__name__}"
+    failure_of(checks.check_06_decode_frame, refusing_rsv_with(error), match=crash)

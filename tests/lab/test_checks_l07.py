@@ -6,6 +6,7 @@ import contextlib
 
 import pytest
 from aiohttp import WSMsgType, web
+from checks_support import assert_named, assert_passes, failure_of
 
 from lab import checks
 
@@ -86,9 +87,17 @@ def room(
     return handler, members
 
 
-def test_a_room_that_broadcasts_to_the_others_and_survives_leavers_passes(capsys):
-    checks.check_07_room(*room())
-    assert "✔ exercise 07.1" in capsys.readouterr().out
+@pytest.mark.parametrize(
+    "how",
+    [{}, {"drop_failed": "discard"}, {"leave_with": "remove"}],
+    ids=[
+        "broadcasts to the others and survives leavers",
+        "drops a failed member with discard",
+        "removes its own socket with remove and nowhere else",
+    ],
+)
+def test_a_right_room_passes(how, capsys):
+    assert_passes(checks.check_07_room, *room(**how), exercise="07.1", capsys=capsys)
 
 
 @pytest.mark.parametrize(
@@ -110,10 +119,7 @@ def test_a_room_that_broadcasts_to_the_others_and_survives_leavers_passes(capsys
     ],
 )
 def test_each_typical_mistake_gets_a_message_naming_it(mistakes, says):
-    with pytest.raises(checks.CheckFailed, match="exercise 07.1") as failure:
-        checks.check_07_room(*room(**mistakes))
-    assert says in str(failure.value)
-    assert "Hint:" in str(failure.value)
+    assert_named(checks.check_07_room, *room(**mistakes), exercise="07.1", says=says, hint=True)
 
 
 @pytest.mark.parametrize(
@@ -126,52 +132,34 @@ def test_each_typical_mistake_gets_a_message_naming_it(mistakes, says):
 def test_a_socket_removed_twice_is_shown_at_the_line_that_removed_it_again(mistakes, line):
     """A dead member's send fails and the broadcast drops it while its own handler drops it
     too, in either order: ``members.remove`` then raises KeyError on the second."""
-    with pytest.raises(checks.CheckFailed, match="removed from `members` twice") as failure:
-        checks.check_07_room(*room(**mistakes))
-    assert line in str(failure.value)
-
-
-def test_a_room_that_drops_a_failed_member_with_discard_passes(capsys):
-    checks.check_07_room(*room(drop_failed="discard"))
-    assert "✔ exercise 07.1" in capsys.readouterr().out
-
-
-def test_a_room_that_removes_its_own_socket_with_remove_and_nowhere_else_passes(capsys):
-    checks.check_07_room(*room(leave_with="remove"))
-    assert "✔ exercise 07.1" in capsys.readouterr().out
+    twice = "removed from `members` twice"
+    assert line in failure_of(checks.check_07_room, *room(**mistakes), match=twice)
 
 
 def test_a_failed_send_is_shown_at_the_learners_line_not_inside_aiohttp():
-    with pytest.raises(checks.CheckFailed) as failure:
-        checks.check_07_room(*room(survive=False))
-    assert "await other.send_str(data)" in str(failure.value)
+    assert "await other.send_str(data)" in failure_of(checks.check_07_room, *room(survive=False))
 
 
 def test_an_error_in_the_dead_socket_round_is_not_blamed_on_the_dead_socket():
-    with pytest.raises(checks.CheckFailed) as failure:
-        checks.check_07_room(*room(over_the_set=True))
-    assert "whose client had just vanished" not in str(failure.value)
-    assert "list(members)" in str(failure.value)
+    message = failure_of(checks.check_07_room, *room(over_the_set=True))
+    assert "whose client had just vanished" not in message
+    assert "list(members)" in message
 
 
 def test_a_handler_that_never_adds_to_members_is_told_to():
     handler, _ = room()
-    with pytest.raises(checks.CheckFailed, match=r"`members` holds 0 socket\(s\)"):
-        checks.check_07_room(handler, set())
+    failure_of(checks.check_07_room, handler, set(), match=r"`members` holds 0 socket\(s\)")
 
 
 def test_an_unwritten_handler_is_not_written_yet():
     async def room_handler(request):
         raise NotImplementedError()
 
-    with pytest.raises(checks.CheckFailed, match="not written yet") as failure:
-        checks.check_07_room(room_handler, set())
-    assert "Hint:" in str(failure.value)
+    assert "Hint:" in failure_of(checks.check_07_room, room_handler, set(), match="not written yet")
 
 
 def test_a_plain_function_is_told_to_be_async():
-    with pytest.raises(checks.CheckFailed, match="async def"):
-        checks.check_07_room(lambda request: None, set())
+    failure_of(checks.check_07_room, lambda request: None, set(), match="async def")
 
 
 def test_the_check_leaves_no_server_and_no_task_behind():

@@ -7,6 +7,7 @@ import contextlib
 import logging
 
 import pytest
+from checks_support import assert_named, assert_passes, failure_of
 from support import needs
 
 from lab import checks
@@ -106,17 +107,15 @@ def append_blindly(feed, post):
         feed._append({"id": post["id"], "text": post["text"], "ts": float(post["ts"])})
 
 
-def test_a_right_publish_passes_on_the_memory_broker_and_on_redis_when_it_is_there(capsys):
-    checks.check_10_publish(good_publish)
-    out = capsys.readouterr().out
-    assert "✔ exercise 10.1" in out
-    assert ("and on Redis (" in out) == system.real_part("redis-server").real
-
-
-def test_a_right_relay_passes_on_the_memory_broker_and_on_redis_when_it_is_there(capsys):
-    checks.check_10_relay(relay())
-    out = capsys.readouterr().out
-    assert "✔ exercise 10.2" in out
+@pytest.mark.parametrize(
+    ("check", "solution", "exercise"),
+    [(checks.check_10_publish, good_publish, "10.1"), (checks.check_10_relay, relay(), "10.2")],
+    ids=["publish", "relay"],
+)
+def test_a_right_solution_passes_on_the_memory_broker_and_on_redis_when_it_is_there(
+    check, solution, exercise, capsys
+):
+    out = assert_passes(check, solution, exercise=exercise, capsys=capsys)
     assert ("and on Redis (" in out) == system.real_part("redis-server").real
 
 
@@ -129,10 +128,7 @@ def test_a_right_relay_passes_on_the_memory_broker_and_on_redis_when_it_is_there
     ],
 )
 def test_each_typical_publish_mistake_is_named(publish, says):
-    with pytest.raises(checks.CheckFailed, match="exercise 10.1") as failure:
-        checks.check_10_publish(publish)
-    assert says in str(failure.value)
-    assert "Hint:" in str(failure.value)
+    assert_named(checks.check_10_publish, publish, exercise="10.1", says=says, hint=True)
 
 
 @pytest.mark.parametrize(
@@ -150,18 +146,15 @@ def test_each_typical_publish_mistake_is_named(publish, says):
     ],
 )
 def test_each_typical_relay_mistake_is_named(mistakes, says):
-    with pytest.raises(checks.CheckFailed, match="exercise 10.2") as failure:
-        checks.check_10_relay(relay(**mistakes))
-    assert says in str(failure.value)
-    assert "Hint:" in str(failure.value)
+    assert_named(checks.check_10_relay, relay(**mistakes), exercise="10.2", says=says, hint=True)
 
 
 def test_a_relay_that_breaks_only_on_redis_is_caught_there():
     needs("redis-server")  # its bad message arrives as bytes, not str
-    with pytest.raises(checks.CheckFailed, match="exercise 10.2") as failure:
-        checks.check_10_relay(relay(skip_bad="str or no id"))
-    message = str(failure.value)
-    assert "relay raised TypeError" in message
+    says = "relay raised TypeError"
+    message = assert_named(
+        checks.check_10_relay, relay(skip_bad="str or no id"), exercise="10.2", says=says
+    )
     assert "This happened on Redis" in message and "on the MemoryBroker it passed" in message
 
 
@@ -173,14 +166,11 @@ def test_unwritten_functions_are_not_written_yet():
         raise NotImplementedError()
 
     for check, function in [(checks.check_10_relay, relay), (checks.check_10_publish, publish)]:
-        with pytest.raises(checks.CheckFailed, match="not written yet") as failure:
-            check(function)
-        assert "Hint:" in str(failure.value)
+        assert "Hint:" in failure_of(check, function, match="not written yet")
 
 
 def test_a_plain_function_is_told_to_be_async():
-    with pytest.raises(checks.CheckFailed, match="async def"):
-        checks.check_10_relay(lambda feed, broker: None)
+    failure_of(checks.check_10_relay, lambda feed, broker: None, match="async def")
 
 
 def test_the_checks_leave_no_server_and_no_task_behind():
@@ -192,9 +182,7 @@ def test_the_checks_leave_no_server_and_no_task_behind():
 
 
 def test_an_error_points_at_the_learners_line_not_the_librarys():
-    with pytest.raises(checks.CheckFailed, match="exercise 10.2") as failure:
-        checks.check_10_relay(relay(skip_bad=False))
-    message = str(failure.value)
+    message = failure_of(checks.check_10_relay, relay(skip_bad=False), match="exercise 10.2")
     assert "(at line " in message and " of relay: feed.add(post))" in message
     assert "raise ValueError" not in message
     assert message.count("(") == message.count(")")
@@ -202,17 +190,15 @@ def test_an_error_points_at_the_learners_line_not_the_librarys():
 
 def test_a_crashing_publish_is_explained_without_aiohttp_tracebacks(caplog):
     caplog.set_level(logging.ERROR)
-    with pytest.raises(checks.CheckFailed, match="exercise 10.1") as failure:
-        checks.check_10_publish(publish_with_a_typo)
-    assert "KeyError: 'identifier'" in str(failure.value)
-    assert 'return post["identifier"]' in str(failure.value)
+    message = failure_of(checks.check_10_publish, publish_with_a_typo, match="exercise 10.1")
+    assert "KeyError: 'identifier'" in message
+    assert 'return post["identifier"]' in message
     assert "Error handling request" not in caplog.text
 
 
 def test_a_check_that_cannot_finish_says_so_and_cleans_up(monkeypatch):
     monkeypatch.setattr(l10, "CHECK_TIMEOUT", 0.01)  # too short for any run, however scaled
-    with pytest.raises(checks.CheckFailed, match=r"did not finish within [\d.]+ s"):
-        checks.check_10_relay(relay())
+    failure_of(checks.check_10_relay, relay(), match=r"did not finish within [\d.]+ s")
     assert not [s for s in runtime.running_servers() if s.name and "check-10" in s.name]
     assert runtime.pending_tasks() == []
 
