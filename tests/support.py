@@ -1,6 +1,10 @@
-"""Helpers for tests: system parts that CI must have, a log of noise to assert is empty."""
+"""Helpers for tests: system parts that CI must have (``needs``), a tab of a real Chromium
+(``chromium_page``)."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -18,3 +22,20 @@ def needs(tool: str) -> str:
     if not part.real:
         pytest.skip(part.note)
     return part.path
+
+
+@contextlib.asynccontextmanager
+async def chromium_page(url: str | None = None) -> AsyncIterator:
+    """A Playwright page in a fresh headless Chromium (``lab.browser.open_browser``), opened at
+    ``url`` or, without one, at a blank page served for the block (``blank_page_app``: the
+    notebook's own origin). Call ``needs("chromium")`` in the test first."""
+    from lab.browser import blank_page_app, open_browser
+    from servers import serve
+
+    with contextlib.ExitStack() as servers:
+        if url is None:
+            url = servers.enter_context(serve(blank_page_app())).url
+        async with open_browser() as browser:
+            page = await browser.new_page()
+            await page.goto(url)
+            yield page

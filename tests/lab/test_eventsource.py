@@ -5,19 +5,17 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from support import needs
+from support import chromium_page, needs
 
-from lab.browser import blank_page_app, open_browser, render_output
+from lab.browser import render_output
 from lab.eventsource import eventsource_html
 from servers import serve
 from servers.feed import Feed, make_app
 from servers.timing import wait_until
 
 
-async def rerun(page_url: str, stream_url: str, feed: Feed, *, tidy: bool, runs: int):
-    async with open_browser() as browser:
-        page = await browser.new_page()
-        await page.goto(page_url)
+async def rerun(stream_url: str, feed: Feed, *, tidy: bool, runs: int):
+    async with chromium_page() as page:
         for _ in range(runs):
             await render_output(page, eventsource_html(stream_url, tidy=tidy))
             await asyncio.sleep(0.2)
@@ -37,8 +35,6 @@ async def rerun(page_url: str, stream_url: str, feed: Feed, *, tidy: bool, runs:
 def test_rerunning_a_live_stream_cell_seven_times(tidy, open_streams, last_state):
     needs("chromium")
     feed = Feed()
-    with serve(make_app(feed)) as api, serve(blank_page_app()) as notebook:
-        state, streams = asyncio.run(
-            rerun(notebook.url, api.url + "/events", feed, tidy=tidy, runs=7)
-        )
+    with serve(make_app(feed)) as api:
+        state, streams = asyncio.run(rerun(api.url + "/events", feed, tidy=tidy, runs=7))
     assert (streams, state) == (open_streams, last_state)

@@ -8,7 +8,7 @@ import socket
 import threading
 
 import pytest
-from support import needs
+from support import chromium_page, needs
 
 from lab.frames import (
     answer_summary,
@@ -105,19 +105,15 @@ def test_handshake_refuses_a_server_that_does_not_switch_protocols():
 
 def test_chromium_shows_the_three_echoes_and_a_clean_close(echo):
     needs("chromium")
-    from lab.browser import blank_page_app, open_browser, render_output
+    from lab.browser import render_output
     from lab.websocket_page import echo_html
-    from servers import serve
 
     async def in_browser():
-        with serve(blank_page_app()) as page_server:
-            async with open_browser() as browser:
-                page = await browser.new_page()
-                await page.goto(page_server.url)
-                await render_output(page, echo_html(echo.url))
-                await page.wait_for_function(
-                    "document.querySelector('.course-websocket').dataset.result")
-                return json.loads(await page.get_attribute(".course-websocket", "data-result"))
+        async with chromium_page() as page:
+            await render_output(page, echo_html(echo.url))
+            await page.wait_for_function(
+                "document.querySelector('.course-websocket').dataset.result")
+            return json.loads(await page.get_attribute(".course-websocket", "data-result"))
 
     log = asyncio.run(in_browser())
     assert log[1::2][:3] == ['echoed text "hello from your browser"',

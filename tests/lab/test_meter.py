@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import httpx
 
@@ -17,22 +18,33 @@ async def echo(reader, writer):
     writer.close()
 
 
-async def through_meter(payloads: list[bytes], idle_timeout=None, pause=0.0):
+@contextlib.asynccontextmanager
+async def echo_through_meter(idle_timeout=None):
+    """One connection to an echo server through a ByteMeter: yields ``(meter, reader, writer)``;
+    the connection, the meter and the server are closed after the block."""
     server = await asyncio.start_server(echo, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    async with ByteMeter("127.0.0.1", port, idle_timeout=idle_timeout) as meter:
-        reader, writer = await asyncio.open_connection(meter.host, meter.port)
+    try:
+        async with ByteMeter("127.0.0.1", port, idle_timeout=idle_timeout) as meter:
+            reader, writer = await asyncio.open_connection(meter.host, meter.port)
+            try:
+                yield meter, reader, writer
+            finally:
+                writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def through_meter(payloads: list[bytes], idle_timeout=None, pause=0.0):
+    async with echo_through_meter(idle_timeout) as (meter, reader, writer):
         echoed = b""
         for payload in payloads:
             writer.write(payload)
             echoed += await reader.readexactly(len(payload))
         await asyncio.sleep(pause)
         closed_by_meter = await reader.read() == b""
-        writer.close()
-        counts = meter.counts
-    server.close()
-    await server.wait_closed()
-    return echoed, counts, closed_by_meter
+        return echoed, meter.counts, closed_by_meter
 
 
 def test_every_byte_is_counted_in_each_direction():
@@ -62,10 +74,7 @@ def test_http_through_the_meter_counts_headers_as_well_as_bodies(feed_server):
 
 def test_a_frozen_meter_swallows_everything_and_closes_nothing():
     async def scenario():
-        server = await asyncio.start_server(echo, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        async with ByteMeter("127.0.0.1", port) as meter:
-            reader, writer = await asyncio.open_connection(meter.host, meter.port)
+        async with echo_through_meter() as (meter, reader, writer):
             writer.write(b"ping")
             assert await reader.readexactly(4) == b"ping"
             meter.freeze()
@@ -75,28 +84,17 @@ def test_a_frozen_meter_swallows_everything_and_closes_nothing():
                 answered = True
             except TimeoutError:
                 answered = False
-            open_still = not reader.at_eof()
-            writer.close()
-        server.close()
-        await server.wait_closed()
-        return answered, open_still
+            return answered, not reader.at_eof()  # still open
 
     assert asyncio.run(scenario()) == (False, True)
 
 
 def test_cut_closes_every_relayed_connection_at_once():
     async def scenario():
-        server = await asyncio.start_server(echo, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        async with ByteMeter("127.0.0.1", port) as meter:
-            reader, writer = await asyncio.open_connection(meter.host, meter.port)
+        async with echo_through_meter() as (meter, reader, writer):
             writer.write(b"hello")
             echoed = await reader.readexactly(5)
             await meter.cut()
-            ended = await asyncio.wait_for(reader.read(), 5) == b""
-            writer.close()
-        server.close()
-        await server.wait_closed()
-        return echoed, ended
+            return echoed, await asyncio.wait_for(reader.read(), 5) == b""  # ended
 
     assert asyncio.run(scenario()) == (b"hello", True)

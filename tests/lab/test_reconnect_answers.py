@@ -7,9 +7,8 @@ import asyncio
 
 import httpx
 import pytest
-from support import needs
+from support import chromium_page, needs
 
-from lab.browser import blank_page_app, open_browser
 from lab.reconnect_answers import REQUESTS, ends_then, reconnections
 from servers import serve
 from servers.sse import EventParser
@@ -34,10 +33,8 @@ def test_with_200_every_request_streams_again():
 
 async def browser_reconnections(status: int) -> tuple[str, int]:
     app = ends_then(status)
-    with serve(app) as server, serve(blank_page_app()) as notebook:
-        async with open_browser() as browser:
-            page = await browser.new_page()
-            await page.goto(notebook.url)
+    with serve(app) as server:
+        async with chromium_page() as page:
             return await reconnections(page, app, server.url + "/events")
 
 

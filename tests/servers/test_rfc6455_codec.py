@@ -4,19 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from servers.rfc6455 import (
-    BINARY,
-    CLOSE,
-    CONTINUATION,
-    PING,
-    PONG,
-    TEXT,
-    Frame,
-    ProtocolError,
-    accept_key,
-    decode_frame,
-    encode_frame,
-)
+from servers.rfc6455 import Frame, ProtocolError, accept_key, decode_frame, encode_frame
+from servers.rfc6455.codec import BINARY, CLOSE, CONTINUATION, PING, PONG, TEXT
 
 MASK = bytes([0x37, 0xFA, 0x21, 0x3D])
 

@@ -11,10 +11,8 @@ import struct
 
 import pytest
 import websockets
-from support import needs
+from support import chromium_page, needs
 
-from lab.browser import blank_page_app, open_browser
-from servers import serve
 from servers.rfc6455 import CLOSE, TEXT, decode_frame, encode_frame, serve_echo
 from servers.rfc6455.codec import accept_key
 from servers.rfc6455.server import Refused, check_handshake
@@ -171,11 +169,8 @@ def test_chromium_exchanges_text_binary_and_a_message_over_64_kib_with_it(echo):
     needs("chromium")
 
     async def in_browser():
-        with serve(blank_page_app()) as page_server:
-            async with open_browser() as browser:
-                page = await browser.new_page()
-                await page.goto(page_server.url)
-                return await page.evaluate(PAGE_SCRIPT, echo.url)
+        async with chromium_page() as page:
+            return await page.evaluate(PAGE_SCRIPT, echo.url)
 
     assert asyncio.run(in_browser()) == ["5:hello", "bytes:0,255,7", "70000:yyyyy", "closed:1000"]
 

@@ -7,9 +7,8 @@ import asyncio
 import json
 
 from aiohttp import web
-from support import needs
+from support import chromium_page, needs
 
-from lab.browser import open_browser
 from servers import serve
 from servers.sse import EventParser
 
@@ -54,9 +53,7 @@ def stream_app() -> web.Application:
 
 
 async def browser_events(url: str) -> list[dict]:
-    async with open_browser() as browser:
-        page = await browser.new_page()
-        await page.goto(url)
+    async with chromium_page(url) as page:
         await page.wait_for_function("window.done === true")
         return await page.evaluate("window.seen")
 
