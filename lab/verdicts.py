@@ -263,8 +263,9 @@ def choose(rounds: list[Round], case: UseCase) -> tuple[str, str]:
     close = [name for name in usable if p99[name].lo <= case.p99_budget < p99[name].hi]
     notes = "".join(f"; close call: {name}'s p99 {p99[name].show('p99 latency')} straddles "
                     f"the budget" for name in close)  # fmt: skip
-    busy = {s for name in usable if (s := saturation(rounds, name, at))}
-    notes += "".join(f"; {s}" for s in sorted(busy))
+    limited = [name for name in usable if saturation(rounds, name, at)]
+    if limited:
+        notes += f"; measured under a limit (load generator or machine): {', '.join(limited)}"
     if not fits:
         return "none measured", (f"no transport kept p99 under {case.p99_budget:g} s, "
                                  f"{at} clients{notes}")  # fmt: skip

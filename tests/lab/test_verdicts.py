@@ -145,3 +145,10 @@ def test_a_busy_machine_makes_timed_comparisons_inconclusive_but_not_heap():
     assert compare(calm, "SSE", "short polling, 0.25 s", 10, "p50 latency", more=False).word == (
         "confirms"
     )
+
+
+def test_a_choice_made_under_a_limit_says_so():
+    busy = [replace(r, machine_cpu=0.99) if r.transport == "SSE" else r for r in rounds()]
+    pick, why = choose(busy, case(0.03))
+    assert pick == "SSE" and "measured under a limit (load generator or machine): SSE" in why
+    assert "under a limit" not in choose(rounds(), case(0.03))[1]
