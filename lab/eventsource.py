@@ -5,27 +5,17 @@ each event into the output. The tidy version (the default) does what a React com
 cleanup does in the seed's example: before opening its stream it closes the one the previous
 run of the same cell opened, and it closes its own when its output is removed from the page.
 The leaky version just opens another stream every time the cell runs, and a browser allows
-only six connections per origin over HTTP/1.1.
+only six connections per origin over HTTP/1.1. The box around it is ``lab.live_output``'s.
 """
 
 from __future__ import annotations
 
-import html
-import itertools
 import json
 
-_counter = itertools.count(1)
+from lab.live_output import live_box
 
-TEMPLATE = """<div class="course-eventsource" id="{element}"
-     style="font-family: monospace; border-left: 3px solid #55A868; padding: 4px 8px">
-  <b>{title}</b> <span class="state">connecting…</span>
-  <div class="events"></div>
-</div>
-<script>
-(() => {{
-  const url = {url}, key = {key}, tidy = {tidy};
-  const element = document.getElementById({element_json});
-  const state = element.querySelector(".state"), list = element.querySelector(".events");
+SCRIPT = """  const url = {url}, key = {key}, tidy = {tidy};
+  const list = element.querySelector(".events");
   window.courseStreams = window.courseStreams || {{}};
   if (tidy && window.courseStreams[key]) window.courseStreams[key].close();
   const source = new EventSource(url);
@@ -45,22 +35,16 @@ TEMPLATE = """<div class="course-eventsource" id="{element}"
       if (!document.body.contains(element)) {{ source.close(); watcher.disconnect(); }}
     }});
     watcher.observe(document.body, {{childList: true, subtree: true}});
-  }}
-}})();
-</script>"""
+  }}"""
 
 
 def eventsource_html(url: str, *, tidy: bool = True, title: str = "", keep: int = 5) -> str:
     """HTML that shows the last ``keep`` events of the stream at ``url``."""
-    element = f"course-eventsource-{next(_counter)}"
-    return TEMPLATE.format(
-        element=element,
-        element_json=json.dumps(element),
-        title=html.escape(title or url),
-        url=json.dumps(url),
-        key=json.dumps(url),
-        tidy="true" if tidy else "false",
-        keep=keep,
+    script = SCRIPT.format(
+        url=json.dumps(url), key=json.dumps(url), tidy="true" if tidy else "false", keep=keep
+    )
+    return live_box(
+        "course-eventsource", script, title=title or url, colour="#55A868", body="events"
     )
 
 

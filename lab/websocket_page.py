@@ -4,26 +4,16 @@
 message, a binary one and a text of 70 000 characters (more than 64 KiB, so the 64-bit length
 form), writes what came back into the page, then closes the socket itself with code 1000: a
 re-run leaves nothing open. When it is done, the element's ``data-result`` holds the log as
-JSON, for a headless browser to read.
+JSON, for a headless browser to read. The box around it is ``lab.live_output``'s.
 """
 
 from __future__ import annotations
 
-import html
-import itertools
 import json
 
-_counter = itertools.count(1)
+from lab.live_output import live_box
 
-TEMPLATE = """<div class="course-websocket" id="{element}"
-     style="font-family: monospace; border-left: 3px solid #C44E52; padding: 4px 8px">
-  <b>{title}</b> <span class="state">connecting…</span>
-  <div class="log"></div>
-</div>
-<script>
-(() => {{
-  const element = document.getElementById({element_json});
-  const state = element.querySelector(".state"), log = element.querySelector(".log");
+SCRIPT = """  const log = element.querySelector(".log");
   const lines = [];
   const say = text => {{
     lines.push(text);
@@ -56,20 +46,13 @@ TEMPLATE = """<div class="course-websocket" id="{element}"
   ws.onclose = event => {{
     state.textContent = `closed, code ${{event.code}}` + (event.wasClean ? " (clean)" : "");
     element.dataset.result = JSON.stringify(lines.concat([state.textContent]));
-  }};
-}})();
-</script>"""
+  }};"""
 
 
 def echo_html(url: str, *, title: str = "") -> str:
     """HTML whose script exchanges three messages with the echo server at ``url``."""
-    element = f"course-websocket-{next(_counter)}"
-    return TEMPLATE.format(
-        element=element,
-        element_json=json.dumps(element),
-        title=html.escape(title or url),
-        url=json.dumps(url),
-    )
+    script = SCRIPT.format(url=json.dumps(url))
+    return live_box("course-websocket", script, title=title or url, colour="#C44E52", body="log")
 
 
 def show_echo(url: str, *, title: str = ""):

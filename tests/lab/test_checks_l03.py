@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from checks_support import assert_named, assert_passes, failure_of
 
 from lab import checks
 from servers.sse import EventParser, encode_event
@@ -59,19 +60,18 @@ def encoder(flaw: str = ""):
 )
 def test_a_wrong_encoder_gets_a_message_naming_the_mistake(flaw, says):
     encoder(flaw)(data="x")  # each mutant still encodes a plain event
-    with pytest.raises(checks.CheckFailed, match="exercise 03.1") as failure:
-        checks.check_03_encode(encoder(flaw))
-    assert says in str(failure.value)
+    assert_named(checks.check_03_encode, encoder(flaw), exercise="03.1", says=says)
 
 
 def test_an_encoder_returning_text_is_told_to_return_bytes():
-    with pytest.raises(checks.CheckFailed, match="expected bytes"):
-        checks.check_03_encode(lambda data, event=None, id=None: f"data: {data}\n\n")  # noqa: A002
+    def encode(data, event=None, id=None):  # noqa: A002
+        return f"data: {data}\n\n"
+
+    failure_of(checks.check_03_encode, encode, match="expected bytes")
 
 
 def test_the_learner_style_encoder_without_a_flaw_passes(capsys):
-    checks.check_03_encode(encoder())
-    assert "✔ exercise 03.1" in capsys.readouterr().out
+    assert_passes(checks.check_03_encode, encoder(), exercise="03.1", capsys=capsys)
 
 
 def parser(flaw: str = ""):
@@ -212,9 +212,7 @@ WRONG_PARSERS = [
 
 @pytest.mark.parametrize(("flaw", "case"), WRONG_PARSERS)
 def test_a_wrong_parser_fails_on_the_case_that_shows_its_mistake(flaw, case):
-    with pytest.raises(checks.CheckFailed, match="exercise 03.2") as failure:
-        checks.check_03_parse(parser(flaw))
-    message = str(failure.value)
+    message = failure_of(checks.check_03_parse, parser(flaw), match="exercise 03.2")
     assert message.startswith(f"[exercise 03.2] {case}"), message
     hint = next(h for _, _, what, h in checks.l03.PARSE_CASES if what.startswith(case))
     assert message.endswith(f"Hint: {hint}")
@@ -227,15 +225,13 @@ def test_every_parse_case_rejects_a_wrong_parser_of_its_own():
 
 
 def test_a_parser_that_splits_the_stream_at_blank_lines_dispatches_the_unfinished_last_block():
-    with pytest.raises(checks.CheckFailed, match="the standard's third example") as failure:
-        checks.check_03_parse(parse_by_blocks)
-    assert "dispatch on a blank line only" in str(failure.value)
+    third = "the standard's third example"
+    message = failure_of(checks.check_03_parse, parse_by_blocks, match=third)
+    assert "dispatch on a blank line only" in message
 
 
 def test_a_parser_that_crashes_is_told_which_stream_and_which_of_its_lines():
-    with pytest.raises(checks.CheckFailed) as failure:
-        checks.check_03_parse(parser("decodes strictly"))
-    message = str(failure.value)
+    message = failure_of(checks.check_03_parse, parser("decodes strictly"))
     assert "Stream: b'data: \\xff\\n\\n'" in message and "raised UnicodeDecodeError" in message
     assert "at line" in message and "stream.decode()" in message
     assert 'errors="replace"' in message.split("Hint:")[1]
@@ -245,8 +241,7 @@ def test_an_unwritten_parser_is_reported_as_not_written_yet():
     def parse(stream):
         raise NotImplementedError()
 
-    with pytest.raises(checks.CheckFailed, match="not written yet"):
-        checks.check_03_parse(parse)
+    failure_of(checks.check_03_parse, parse, match="not written yet")
 
 
 def test_the_reference_and_the_learner_style_parser_pass_the_exercise_checks(capsys):
