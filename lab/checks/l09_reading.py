@@ -96,34 +96,42 @@ def timeout_rule(block: str) -> None:
     )
 
 
+def require(directive: str, name: str, text: str, why: str) -> None:
+    """``CheckFailed`` saying ``why``, with the hint to add the directive to the location
+    ``name``, when its ``text`` lacks ``DIRECTIVES[directive]``."""
+    pattern, written = DIRECTIVES[directive]
+    if re.search(pattern, text) is None:
+        raise fail(EXERCISE, why, f"add {written} to {name}.")
+
+
 def static_rules(block: str) -> None:
     """``CheckFailed`` for HTTP/1.0 to the backends, buffering on the stream's location, or a
     ``Connection: upgrade`` sent with every request that location serves."""
     for path in ("/ws/whoami", "/events"):
         name, text = serving(block, path)
-        if re.search(DIRECTIVES["version"][0], text) is None:
-            raise fail(
-                EXERCISE,
-                f"{name} (which serves {path}) does not set `proxy_http_version 1.1;`, so nginx "
-                "speaks HTTP/1.0 to the backends (nginx's default). RFC 6455 (section 4.1) "
-                "requires the WebSocket opening handshake to be an HTTP/1.1 request: the upgrade "
-                "worked here only because aiohttp happens to tolerate an HTTP/1.0 one, and many "
-                "servers refuse it. HTTP/1.0 also has no chunked encoding, which streams rely on "
-                "behind a buffering proxy.",
-                f"add proxy_http_version 1.1; to {name}.",
-            )
-    name, text = serving(block, "/events")
-    if re.search(DIRECTIVES["buffering"][0], text) is None:
-        raise fail(
-            EXERCISE,
-            f"{name}, which serves /events, leaves proxy_buffering on (nginx's default). The "
-            "events arrived in time here only because, over HTTP/1.1 to a client that keeps up, "
-            "nginx passes each chunk on as it reads it; with buffering on it reads ahead into "
-            "its buffers (and to disk) for a slow client and flushes when it sees fit. An SSE "
-            "route should not depend on that, nor on the backend's X-Accel-Buffering: no, which "
-            "this check's nginx ignores, as a proxy that does not know the header would.",
-            f"add proxy_buffering off; to {name}.",
+        require(
+            "version",
+            name,
+            text,
+            f"{name} (which serves {path}) does not set `proxy_http_version 1.1;`, so nginx "
+            "speaks HTTP/1.0 to the backends (nginx's default). RFC 6455 (section 4.1) "
+            "requires the WebSocket opening handshake to be an HTTP/1.1 request: the upgrade "
+            "worked here only because aiohttp happens to tolerate an HTTP/1.0 one, and many "
+            "servers refuse it. HTTP/1.0 also has no chunked encoding, which streams rely on "
+            "behind a buffering proxy.",
         )
+    name, text = serving(block, "/events")
+    require(
+        "buffering",
+        name,
+        text,
+        f"{name}, which serves /events, leaves proxy_buffering on (nginx's default). The "
+        "events arrived in time here only because, over HTTP/1.1 to a client that keeps up, "
+        "nginx passes each chunk on as it reads it; with buffering on it reads ahead into "
+        "its buffers (and to disk) for a slow client and flushes when it sees fit. An SSE "
+        "route should not depend on that, nor on the backend's X-Accel-Buffering: no, which "
+        "this check's nginx ignores, as a proxy that does not know the header would.",
+    )
     if re.search(HARD_CODED_UPGRADE, text):
         raise fail(
             EXERCISE,

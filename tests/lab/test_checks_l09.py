@@ -3,33 +3,29 @@
 from __future__ import annotations
 
 import pytest
+from checks_support import assert_passes, failure_of
 from support import needs
 
-from lab.checks import CheckFailed, check_09_location
+from lab.checks import check_09_location
 from lab.front import PROXY
 
 UPGRADE = "proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade;"
 
 
 def fails_with(block: str) -> str:
-    with pytest.raises(CheckFailed) as failure:
-        check_09_location(lambda: block)
-    return str(failure.value)
+    return failure_of(check_09_location, lambda: block)
 
 
 def test_the_course_s_location_block_passes(capsys):
     needs("nginx")
-    check_09_location(lambda: PROXY)
-    assert "✔ exercise 09" in capsys.readouterr().out
+    assert_passes(check_09_location, lambda: PROXY, exercise="09", capsys=capsys)
 
 
 def test_an_untouched_exercise_is_not_written_yet():
     def location_block():
         raise NotImplementedError()
 
-    with pytest.raises(CheckFailed, match="not written yet") as failure:
-        check_09_location(location_block)
-    assert "Hint:" in str(failure.value)
+    assert "Hint:" in failure_of(check_09_location, location_block, match="not written yet")
 
 
 def test_a_block_without_the_upgrade_headers_fails_the_handshake_naming_them():
@@ -58,25 +54,73 @@ def test_http_1_0_to_the_backend_holds_the_stream_and_the_hint_says_so():
     assert "0 arrived" in message and "proxy_http_version 1.1;" in message
 
 
-def test_a_block_that_speaks_http_1_0_fails_although_aiohttp_accepted_the_upgrade():
+# One change to the course's block each: (what is replaced, by what, what the message says,
+# what its hint says, or None).
+CHANGED_BLOCKS = [
+    pytest.param(
+        "proxy_http_version 1.1;",
+        "",
+        ["RFC 6455", "HTTP/1.1 request", "nginx's default", "aiohttp"],
+        "proxy_http_version 1.1;",
+        id="speaks HTTP/1.0 although aiohttp accepted the upgrade",
+    ),
+    pytest.param(
+        "proxy_buffering off;",
+        "proxy_buffering on;",
+        ["leaves proxy_buffering on", "slow client"],
+        "proxy_buffering off;",
+        id="buffers although the events arrived in time",
+    ),
+    pytest.param(
+        "proxy_buffering off;",
+        "# proxy_buffering off;",
+        ["leaves proxy_buffering on"],
+        None,
+        id="a directive in a comment does not count",
+    ),
+    pytest.param(
+        "proxy_buffering off;",
+        "gzip on; gzip_types text/event-stream;",
+        [],
+        "gzip",
+        id="gzip on an event stream",
+    ),
+    pytest.param(
+        "http://backend",
+        "http://127.0.0.1:9",
+        ["got 502", "not 101"],
+        "proxy_pass http://backend;",
+        id="a proxy_pass to an address nobody listens on is told to use the upstream group",
+    ),
+    pytest.param(
+        "http://backend",
+        "http://backends",
+        [
+            'host not found in upstream "backends"',
+            "line 2 of your block: proxy_pass http://backends;",
+        ],
+        "one upstream group, `backend`",
+        id="a proxy_pass to an upstream that does not exist names the one that does",
+    ),
+    pytest.param(
+        "location /",
+        "location /ws/",
+        [
+            "GET /events through nginx got 404 from nginx itself",
+            "no location of your block matches /events",
+        ],
+        None,
+        id="a location that does not serve events gets a 404 named as such",
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "says", "hint"), CHANGED_BLOCKS)
+def test_a_changed_course_block_fails_naming_what_nginx_did(old, new, says, hint):
     needs("nginx")
-    message = fails_with(PROXY.replace("proxy_http_version 1.1;", ""))
-    assert "RFC 6455" in message and "HTTP/1.1 request" in message
-    assert "nginx's default" in message and "aiohttp" in message
-    assert "proxy_http_version 1.1;" in message.split("Hint:")[1]
-
-
-def test_a_buffering_block_fails_although_the_events_arrived_in_time():
-    needs("nginx")
-    message = fails_with(PROXY.replace("proxy_buffering off;", "proxy_buffering on;"))
-    assert "leaves proxy_buffering on" in message and "slow client" in message
-    assert "proxy_buffering off;" in message.split("Hint:")[1]
-
-
-def test_a_directive_in_a_comment_does_not_count():
-    needs("nginx")
-    message = fails_with(PROXY.replace("proxy_buffering off;", "# proxy_buffering off;"))
-    assert "leaves proxy_buffering on" in message
+    message = fails_with(PROXY.replace(old, new))
+    assert all(words in message for words in says), message
+    assert hint is None or hint in message.split("Hint:")[1], message
 
 
 def test_without_nginx_the_rules_are_still_read_and_ci_refuses_to_pass(monkeypatch, capsys):
@@ -87,14 +131,6 @@ def test_without_nginx_the_rules_are_still_read_and_ci_refuses_to_pass(monkeypat
     assert "only read, not run" in capsys.readouterr().out
     monkeypatch.setenv("CI", "1")
     assert "needs the real thing" in fails_with(PROXY)
-
-
-def test_gzip_on_an_event_stream_is_named():
-    needs("nginx")
-    message = fails_with(
-        PROXY.replace("proxy_buffering off;", "gzip on; gzip_types text/event-stream;")
-    )
-    assert "gzip" in message.split("Hint:")[1]
 
 
 def test_a_read_timeout_shorter_than_three_heartbeats_is_refused_before_running():
@@ -142,8 +178,7 @@ def test_a_missing_semicolon_before_the_closing_brace_is_pointed_at():
 
 
 def test_something_that_is_not_a_location_block_is_refused():
-    with pytest.raises(CheckFailed, match="not the text of an nginx location block"):
-        check_09_location(lambda: 42)
+    failure_of(check_09_location, lambda: 42, match="not the text of an nginx location block")
 
 
 @pytest.mark.parametrize("value", ['"upgrade"', "upgrade", "'Upgrade'"])
@@ -160,30 +195,8 @@ def test_a_hard_coded_upgrade_in_a_location_for_websockets_only_passes(capsys):
     websockets_only = PROXY.replace("location /", "location /ws/").replace(
         "$connection_upgrade", '"upgrade"'
     )
-    check_09_location(lambda: websockets_only + "\n" + PROXY)
-    assert "✔ exercise 09" in capsys.readouterr().out
-
-
-def test_a_proxy_pass_to_an_address_nobody_listens_on_is_told_to_use_the_upstream_group():
-    needs("nginx")
-    message = fails_with(PROXY.replace("http://backend", "http://127.0.0.1:9"))
-    assert "got 502" in message and "not 101" in message
-    assert "proxy_pass http://backend;" in message.split("Hint:")[1]
-
-
-def test_a_proxy_pass_to_an_upstream_that_does_not_exist_names_the_one_that_does():
-    needs("nginx")
-    message = fails_with(PROXY.replace("http://backend", "http://backends"))
-    assert 'host not found in upstream "backends"' in message
-    assert "line 2 of your block: proxy_pass http://backends;" in message
-    assert "one upstream group, `backend`" in message.split("Hint:")[1]
-
-
-def test_a_location_that_does_not_serve_events_gets_a_404_named_as_such():
-    needs("nginx")
-    message = fails_with(PROXY.replace("location /", "location /ws/"))
-    assert "GET /events through nginx got 404 from nginx itself" in message
-    assert "no location of your block matches /events" in message
+    both = websockets_only + "\n" + PROXY
+    assert_passes(check_09_location, lambda: both, exercise="09", capsys=capsys)
 
 
 def test_a_location_that_does_not_serve_the_websocket_gets_a_404_named_as_such():
