@@ -12,6 +12,7 @@ from lab.checks.l02 import check_02_follow, check_02_handler
 from lab.checks.l03 import check_03_encode, check_03_parse
 from lab.checks.l04 import check_04_events_handler
 from lab.checks.l05 import check_05_first_events
+from lab.checks.l05_shards import check_05_shard
 from lab.checks.l06 import check_06_accept_key, check_06_decode_frame, check_06_live
 from lab.checks.l07 import check_07_room
 from lab.checks.l08 import check_08_verdict, check_08_window_costs
@@ -31,6 +32,7 @@ __all__ = [
     "check_03_parse",
     "check_04_events_handler",
     "check_05_first_events",
+    "check_05_shard",
     "check_06_accept_key",
     "check_06_decode_frame",
     "check_06_live",

@@ -58,7 +58,7 @@ def check_05_first_events(first_events: Callable[..., Any]) -> None:
     within = scaled(1.5)
     try:
         result, left_open = runtime.run(
-            _run(first_events, urls, within, (at_first, at_second)), timeout=scaled(30)
+            run_first_events(first_events, urls, within, (at_first, at_second)), timeout=scaled(30)
         )
     finally:
         first.stop()
@@ -82,7 +82,9 @@ def check_05_first_events(first_events: Callable[..., Any]) -> None:
     )
 
 
-async def _run(first_events, urls: list[str], within: float, counters: tuple[InFlight, ...]):
+async def run_first_events(
+    first_events, urls: list[str], within: float, counters: tuple[InFlight, ...]
+):
     """The learner's result, and how many streams the servers still held afterwards."""
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=PER_HOST)
     async with aiohttp.ClientSession(connector=connector) as session:

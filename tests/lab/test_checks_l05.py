@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 
 import aiohttp
 import pytest
@@ -87,34 +88,94 @@ def test_a_right_first_events_passes_exercise_05(capsys):
     assert "✔ exercise 05.1" in out and "6 first events and 2 None" in out
 
 
-@pytest.mark.parametrize(
-    ("function", "says"),
-    [
-        (first_events("watches one at a time"), "watched one after another"),
-        (first_events("closes at its first event"), "some of them opened only after others"),
-        (first_events("caps all URLs at six"), "the limit is per host and port"),
-        (first_events("waits its turn before its window"), "waited for its turn"),
-        (first_events("opens a session of its own"), "did not go through the session given"),
-        (first_events("times the response"), "you timed the response"),
-        (first_events("never stops watching"), "a stream never ends by itself"),
-        (first_events("lets the timeout escape"), "raised TimeoutError (at line"),
-        (first_events("leaves the streams open"), "still open at the server"),
-        (first_events("returns only the events it saw"), "expected a list of 13 values"),
-        (crashes, "raised KeyError: 'Last-Event-ID' (at line"),
-        (not_written, "not written yet"),
-    ],
-    ids=lambda value: value if isinstance(value, str) else None,
-)
-def test_exercise_05_names_each_mistake(function, says):
-    with pytest.raises(checks.CheckFailed, match="exercise 05.1") as failure:
-        checks.check_05_first_events(function)
-    assert says in str(failure.value)
-    assert "Hint:" in str(failure.value)
-
-
 def test_a_plain_def_first_events_is_told_to_be_async():
     def first_events(session, urls, within):
         return []
 
     with pytest.raises(checks.CheckFailed, match="must be an `async def` function"):
         checks.check_05_first_events(first_events)
+
+
+def shard(flaw: str = ""):
+    """``shard`` for exercise 05.2 as a learner writes it, right or with one ``flaw``."""
+
+    def shard(count, origins, per_origin=6):
+        limit = 6 if flaw == "assumes six" else per_origin
+        if flaw != "never refuses" and count > limit * len(origins):
+            raise ValueError("too many streams")
+        if flaw == "puts every stream on the first origin":
+            return [origins[0]] * count
+        if flaw == "returns stream URLs":
+            return [f"{origins[k % len(origins)]}/events" for k in range(count)]
+        placed, used = [], dict.fromkeys(origins, 0)
+        for _ in range(count):  # fill one origin, then the next
+            origin = next((o for o in origins if used[o] < limit), origins[-1])
+            if flaw == "fills one past its limit":
+                origin = next((o for o in origins if used[o] <= limit), origins[-1])
+            used[origin] += 1
+            placed.append(origin)
+        return placed
+
+    return shard
+
+
+def test_a_right_shard_passes_exercise_05_2(capsys):
+    checks.check_05_shard(shard(), first_events())
+    out = capsys.readouterr().out
+    assert "✔ exercise 05.2" in out and "(6 and 6) all had their first event" in out
+
+
+def test_exercise_05_2_sends_a_wrong_first_events_back_to_05_1():
+    with pytest.raises(checks.CheckFailed, match="exercise 05.2") as failure:
+        checks.check_05_shard(shard(), first_events("caps all URLs at six"))
+    assert "make the check of exercise 05.1 pass first" in str(failure.value)
+
+
+def test_an_unwritten_shard_is_named_before_anything_runs():
+    def shard(count, origins, per_origin=6):
+        raise NotImplementedError()
+
+    with pytest.raises(checks.CheckFailed, match="shard\\(\\) is not written yet"):
+        checks.check_05_shard(shard, not_written)
+
+
+FIRST_EVENTS_MISTAKES = {
+    "watches one at a time": "watched one after another",
+    "closes at its first event": "some of them opened only after others",
+    "caps all URLs at six": "the limit is per host and port",
+    "waits its turn before its window": "waited for its turn",
+    "opens a session of its own": "did not go through the session given",
+    "times the response": "you timed the response",
+    "never stops watching": "a stream never ends by itself",
+    "lets the timeout escape": "raised TimeoutError (at line",
+    "leaves the streams open": "still open at the server",
+    "returns only the events it saw": "expected a list of 13 values",
+}
+SHARD_MISTAKES = {
+    "assumes six": "more than per_origin=1",
+    "never refuses": "13 streams cannot fit in 2 origins of 6",
+    "puts every stream on the first origin": "more than per_origin=6",
+    "returns stream URLs": "which is not one of the origins given",
+    "fills one past its limit": "streams on one origin: more than per_origin",
+}
+MISTAKES = [
+    *(
+        ("05.1", partial(checks.check_05_first_events, first_events(flaw)), says)
+        for flaw, says in FIRST_EVENTS_MISTAKES.items()
+    ),
+    ("05.1", partial(checks.check_05_first_events, crashes), "KeyError: 'Last-Event-ID' (at line"),
+    ("05.1", partial(checks.check_05_first_events, not_written), "not written yet"),
+    *(
+        ("05.2", partial(checks.check_05_shard, shard(flaw), first_events()), says)
+        for flaw, says in SHARD_MISTAKES.items()
+    ),
+]
+"""Each wrong solution, in the exercise whose check must name its mistake."""
+
+
+@pytest.mark.parametrize(("exercise", "run", "says"), MISTAKES, ids=[m[2] for m in MISTAKES])
+def test_each_exercise_05_check_names_each_mistake(exercise, run, says):
+    with pytest.raises(checks.CheckFailed, match=f"exercise {exercise}") as failure:
+        run()
+    assert says in str(failure.value)
+    assert "Hint:" in str(failure.value)
