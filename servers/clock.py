@@ -16,7 +16,7 @@ from aiohttp import web
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
-    "Cache-Control": "no-cache",
+    "Cache-Control": "no-store, no-transform",  # RFC 9111 5.2.2.5-6: never stored nor altered
     "Access-Control-Allow-Origin": "*",  # a notebook page on another origin may read it
 }
 

@@ -68,7 +68,7 @@ async def _stream(scope, receive, send, counter: StreamCounter, stopping: asynci
     query = dict(p.split("=", 1) for p in scope["query_string"].decode().split("&") if "=" in p)
     headers = [
         (b"content-type", b"text/event-stream"),
-        (b"cache-control", b"no-cache"),
+        (b"cache-control", b"no-store, no-transform"),
         (b"access-control-allow-origin", b"*"),
     ]
     await send({"type": "http.response.start", "status": 200, "headers": headers})

@@ -43,6 +43,15 @@ def test_the_same_app_speaks_http_2_only_when_offered():
         assert (response.http_version, response.text) == (version, "pong")
 
 
+def test_a_stream_tells_caches_neither_to_store_nor_to_transform_it():
+    with (
+        serve_tls(http2=True) as server,
+        httpx.Client(http2=True, verify=False) as client,
+        client.stream("GET", server.url + "/events?stream=1") as response,
+    ):
+        assert response.headers["cache-control"] == "no-store, no-transform"
+
+
 def test_a_stream_counts_while_open_and_stop_is_idempotent():
     server = serve_tls(http2=True)
     with (
