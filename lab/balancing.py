@@ -119,27 +119,46 @@ def quiet_sse_lifetime(url: str, limit: float) -> float | None:
     return time.monotonic() - started
 
 
-def sse_arrivals(url: str, publish_urls: list[str], count: int, gap: float, wait: float):
-    """Open ``/events`` at ``url``, publish ``count`` posts ``gap`` seconds apart on every one
-    of ``publish_urls`` (so whichever backend the stream reached has them), and return each
-    event's delay in seconds after its publication; events still missing after ``wait``
-    seconds are left out."""
+@dataclass
+class Arrivals:
+    """One SSE round through a balancer: who held the stream, and each event's delay."""
+
+    backend: str | None
+    """The backend that answered ``/events`` (its ``X-Backend``), ``None`` when unnamed."""
+    delays: list[float]
+    """Seconds from just before each post's ``POST`` to its event's arrival, in order; events
+    still missing after the round's ``wait`` are left out."""
+
+
+def sse_round(url: str, publish_urls: list[str], count: int, gap: float, wait: float) -> Arrivals:
+    """Open ``/events`` at ``url`` and publish ``count`` posts ``gap`` seconds apart on the
+    backend that holds the stream, found by its ``X-Backend`` among ``publish_urls`` (on all of
+    them, in turn, when it is not one of them).
+
+    The posts go over one keep-alive connection per backend, opened before the stream (a
+    ``GET /backend`` names each), and each delay starts just before its ``POST``: a delay is
+    the path's, not the cost of opening a connection or of posting to other backends first.
+    """
     published: list[float] = []
     arrivals: list[float] = []
+    client = httpx.Client(timeout=scaled(5))
+    named = {client.get(u + "/backend").json()["backend"]: u for u in publish_urls}  # warm
 
-    def publish() -> None:
-        time.sleep(0.3)
+    def publish(targets: list[str]) -> None:
+        time.sleep(0.3)  # the stream is registered on its backend before the first post
         for n in range(count):
             published.append(time.monotonic())
-            for target in publish_urls:
-                httpx.post(target + "/posts", json={"text": f"event {n}"}, timeout=scaled(5))
+            for target in targets:
+                client.post(target + "/posts", json={"text": f"event {n}"})
             time.sleep(gap)
 
-    publisher = threading.Thread(target=publish)
-    started = time.monotonic()
+    backend, publisher, started = None, None, time.monotonic()
     try:
         timeout = httpx.Timeout(scaled(5), read=wait)
         with httpx.stream("GET", url + "/events", timeout=timeout) as response:
+            backend = response.headers.get("X-Backend")
+            targets = [named[backend]] if backend in named else list(publish_urls)
+            publisher = threading.Thread(target=publish, args=(targets,))
             publisher.start()
             for chunk in response.iter_raw():
                 arrivals += [time.monotonic()] * chunk.count(b"data:")
@@ -148,9 +167,15 @@ def sse_arrivals(url: str, publish_urls: list[str], count: int, gap: float, wait
     except httpx.ReadTimeout:
         pass
     finally:
-        if publisher.is_alive() or publisher.ident is not None:
+        if publisher is not None:
             publisher.join()
-    return [a - p for a, p in zip(arrivals, published, strict=False)]
+        client.close()
+    return Arrivals(backend, [a - p for a, p in zip(arrivals, published, strict=False)])
+
+
+def sse_arrivals(url: str, publish_urls: list[str], count: int, gap: float, wait: float):
+    """``sse_round(...)``'s delays alone: each event's seconds after its publication."""
+    return sse_round(url, publish_urls, count, gap, wait).delays
 
 
 @dataclass

@@ -142,3 +142,24 @@ def test_the_sampler_window_keeps_recent_rows_where_every_backend_answered():
     assert sampler.window(2.0) == [(2, 6), (4, 8)]
     assert sampler.window(10.0) == [(1, 5), (2, 6), (4, 8)]
     assert sampler.latest("a") == 4
+
+
+def posts_held(url: str) -> int:
+    import httpx
+
+    answer = httpx.get(url + "/posts", timeout=5).json()
+    return len(answer["posts"] if isinstance(answer, dict) else answer)
+
+
+def test_an_sse_round_names_the_streams_backend_and_publishes_only_there(backends, round_robin):
+    before = {b.name: posts_held(b.url) for b in backends}
+    seen = balancing.sse_round(round_robin.url, [b.url for b in backends], 3, 0.05, wait=5)
+    assert seen.backend in NAMES and len(seen.delays) == 3, seen
+    assert all(d >= 0 for d in seen.delays)
+    grown = {b.name: posts_held(b.url) - before[b.name] for b in backends}
+    assert grown == {name: 3 if name == seen.backend else 0 for name in NAMES}, grown
+
+
+def test_sse_arrivals_are_the_rounds_delays(backends):
+    delays = balancing.sse_arrivals(backends[0].url, [backends[0].url], 2, 0.05, wait=5)
+    assert len(delays) == 2 and all(d >= 0 for d in delays)

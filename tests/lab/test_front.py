@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from support import needs
 
-from lab.front import PROXY, front
+from lab.front import PROXY, describe, front
 from servers.balancer import Balancer
 from servers.nginx import Nginx
 from servers.system import MissingPart
@@ -59,3 +59,20 @@ def test_with_nginx_front_is_nginx_with_the_lessons_block(monkeypatch):
     with front(["127.0.0.1:9"], name="test-front-nginx") as proxy:
         assert isinstance(proxy, Nginx) and proxy.kind == "nginx"
         assert proxy.location == PROXY
+
+
+def test_describe_follows_the_balancer_that_ran(no_nginx, monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    with front(["127.0.0.1:9"], name="test-front-describe") as fallback:
+        for topic in ("balancer", "headers", "buffering"):
+            said = describe(fallback, topic)
+            assert "fallback" in said and "nginx" in said  # says nginx did not run
+        assert "not in use" in describe(fallback, "balancer")
+
+
+def test_describe_under_nginx_says_nginx_ran_and_never_fallback(monkeypatch):
+    needs("nginx")
+    monkeypatch.delenv("COURSE_FALLBACK", raising=False)
+    with front(["127.0.0.1:9"], name="test-front-describe-nginx") as proxy:
+        for topic in ("balancer", "buffering"):
+            assert "nginx" in describe(proxy, topic) and "fallback" not in describe(proxy, topic)
