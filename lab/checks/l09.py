@@ -6,7 +6,7 @@ messages both ways, and an SSE stream whose events must arrive as they are publi
 backends' ``X-Accel-Buffering: no`` is ignored (``proxy_ignore_headers``), as a proxy that does
 not know that header would. Each failure names the directive that is missing or wrong.
 
-Four rules are read from the block (``lab.checks.l09_reading``) rather than run, because nginx
+Five rules are read from the block (``lab.checks.l09_reading``) rather than run, because nginx
 and aiohttp forgive what other parts of a real path do not:
 
 - ``proxy_http_version 1.1``: RFC 6455 makes the opening handshake an HTTP/1.1 request, and
@@ -20,6 +20,9 @@ and aiohttp forgive what other parts of a real path do not:
   and nginx's other timeouts (``proxy_send_timeout``, ``send_timeout``) only run while a write
   is blocked — measured: a quiet WebSocket and stream outlive ``proxy_send_timeout 1s`` — so
   such a test could not fail.
+- no gzip for ``text/event-stream``: it held events back only while buffering was on (lesson
+  03), but a compressed stream leaks secrets through its lengths (BREACH, lesson 07), which no
+  run here can show.
 - ``Connection $connection_upgrade``, not a hard-coded ``"upgrade"`` in the location that serves
   plain requests and streams too: every one of them would claim an upgrade (aiohttp ignores the
   claim; lesson 09 explains the map).
@@ -36,6 +39,7 @@ from lab.checks.core import call, expect, fail, passed
 from lab.checks.l09_reading import (
     DIRECTIVES,
     EXERCISE,
+    gzip_rule,
     serving,
     static_rules,
     timeout_rule,
@@ -58,6 +62,7 @@ def check_09_location(location_block) -> None:
     )
     block = without_comments(block)
     timeout_rule(block)
+    gzip_rule(block)
     try:
         nginx = real_part("nginx")
     except MissingPart as missing:
@@ -203,12 +208,7 @@ def _stream(block: str, url: str, publish_urls: list[str]) -> list[float]:
             problem = f"(from {backend or 'nginx'}), not a 200 stream"
             hint = "send the requests on to the upstream group: proxy_pass http://backend;"
         raise fail(EXERCISE, f"GET /events through nginx got {status} {problem}.", hint)
-    if re.search(r"\bgzip\s+on\s*;", block):
-        hint = (
-            "gzip holds events back until it has enough to compress: leave gzip off for this "
-            "location (or leave text/event-stream out of gzip_types)."
-        )
-    elif re.search(DIRECTIVES["version"][0], block) is None:
+    if re.search(DIRECTIVES["version"][0], block) is None:
         hint = (
             "without proxy_http_version 1.1; nginx speaks HTTP/1.0 to the backend, which cannot "
             "send its answer in chunks, and nginx holds the stream: add proxy_http_version 1.1; "

@@ -96,6 +96,24 @@ def timeout_rule(block: str) -> None:
     )
 
 
+def gzip_rule(block: str) -> None:
+    """``CheckFailed`` when the location that serves ``/events`` gzips ``text/event-stream``
+    (nginx compresses only its ``gzip_types``, ``text/html`` alone by default). Read, not run:
+    the check's client counts ``data:`` lines in the bytes as they come, compressed ones too."""
+    name, text = serving(block, "/events")
+    types = r"\bgzip_types\s[^;]*(text/event-stream|\*)"
+    if re.search(r"\bgzip\s+on\s*;", text) and re.search(types, text):
+        raise fail(
+            EXERCISE,
+            f"{name}, which serves /events, gzips the stream (gzip on; with text/event-stream in "
+            "gzip_types). With proxy_buffering on, gzip holds events back (measured in lesson "
+            "03; with buffering off they arrived), and compressing a stream that carries "
+            "secrets beside data an attacker can influence leaks those secrets through the "
+            "compressed lengths (BREACH; lesson 07 shows it).",
+            "leave gzip off for this location (or leave text/event-stream out of gzip_types).",
+        )
+
+
 def require(directive: str, name: str, text: str, why: str) -> None:
     """``CheckFailed`` saying ``why``, with the hint to add the directive to the location
     ``name``, when its ``text`` lacks ``DIRECTIVES[directive]``."""

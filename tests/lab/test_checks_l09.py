@@ -7,6 +7,7 @@ from checks_support import assert_passes, failure_of
 from support import needs
 
 from lab.checks import check_09_location
+from lab.checks.l09_reading import gzip_rule
 from lab.front import PROXY
 
 UPGRADE = "proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade;"
@@ -81,9 +82,24 @@ CHANGED_BLOCKS = [
     pytest.param(
         "proxy_buffering off;",
         "gzip on; gzip_types text/event-stream;",
-        [],
-        "gzip",
-        id="gzip on an event stream",
+        [
+            "gzips the stream",
+            "With proxy_buffering on, gzip holds events back (measured in lesson 03",
+            "(BREACH; lesson 07",
+        ],
+        "leave gzip off for this location",
+        id="gzip on a buffered event stream is refused for holding it and for BREACH",
+    ),
+    pytest.param(
+        "proxy_buffering off;",
+        "proxy_buffering off; gzip on; gzip_types text/event-stream;",
+        [
+            "location /, which serves /events, gzips the stream",
+            "with buffering off they arrived",
+            "leaks those secrets through the compressed lengths (BREACH; lesson 07",
+        ],
+        "leave gzip off for this location",
+        id="gzip on an unbuffered event stream is refused for BREACH",
     ),
     pytest.param(
         "http://backend",
@@ -225,3 +241,8 @@ def test_a_hard_coded_upgrade_header_is_refused_and_http_upgrade_named():
     message = fails_with(PROXY.replace("Upgrade $http_upgrade", "Upgrade websocket"))
     assert "hard-codes `proxy_set_header Upgrade websocket;`" in message and "RFC 9110" in message
     assert "proxy_set_header Upgrade $http_upgrade;" in message.split("Hint:")[1]
+
+
+def test_gzip_for_other_types_than_the_event_stream_is_not_refused():
+    for gzip in ["gzip on;", "gzip on; gzip_types application/json;"]:
+        gzip_rule(PROXY.replace("proxy_buffering off;", f"proxy_buffering off; {gzip}"))
