@@ -10,7 +10,6 @@ upstream; HIT: answered from the cache).
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass
 
@@ -47,7 +46,6 @@ def visit(url: str) -> Visit:
 def served_twice(headers: dict[str, str]) -> list[Visit]:
     """Two clients, one after the other, read the clock through a caching nginx."""
     with tempfile.TemporaryDirectory(prefix="course-cache-", ignore_cleanup_errors=True) as folder:
-        os.chmod(folder, 0o777)  # nginx's workers (not root) write the cache files here
         cache = f"proxy_cache_path {folder} keys_zone=stream:1m use_temp_path=off;"
         with (
             serve(clock.make_clock_app(0.1, 3, headers)) as upstream,

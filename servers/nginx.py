@@ -3,7 +3,9 @@
 ``Nginx(location_block, upstreams)`` writes a config into a temporary folder, starts nginx in
 the foreground on a free loopback port through ``servers.tether`` (so nginx and its workers die
 with the kernel, even when the kernel is killed), and stops it on ``stop()``, at the end of a
-``with`` block, or at exit. Only loopback addresses are used.
+``with`` block, or at exit. Only loopback addresses are used. Every file nginx writes (temp files
+of buffered responses and request bodies, its log, its pid) goes in that folder, and when the
+course runs as root the workers run as root too, so they may write there.
 
 Lesson 09 adds: ``balance`` (lines for the ``upstream backend`` block, such as ``ip_hash;`` or
 ``hash $cookie_client consistent;``), ``http`` (extra lines at the ``http`` level), ``server``
@@ -18,6 +20,9 @@ and exercise check read it with these).
 
 from __future__ import annotations
 
+import grp
+import os
+import pwd
 import re
 import subprocess
 import tempfile
@@ -35,7 +40,7 @@ MAP_UPGRADE = """map $http_upgrade $connection_upgrade {
 """``Connection: upgrade`` when the client asked to upgrade, ``close`` otherwise (nginx's docs)."""
 
 CONFIG = """daemon off;
-master_process on;
+{user}master_process on;
 worker_processes 1;
 pid {folder}/nginx.pid;
 error_log {folder}/error.log warn;
@@ -94,6 +99,7 @@ class Nginx(Service):
         )
         super().__init__(free_port(), name)
         parts = {
+            "user": _workers_user(),
             "folder": self._folder.name,
             "port": self.port,
             "map": _indent(MAP_UPGRADE, 4),
@@ -167,6 +173,18 @@ class Nginx(Service):
     def __repr__(self) -> str:
         state = "running" if self._process is not None else "stopped"
         return f"<Nginx {self.url} → {', '.join(self.upstreams)} {state}>"
+
+
+def _workers_user() -> str:
+    """A ``user`` line naming whoever runs the course, when that is root: nginx started by root
+    runs its workers as ``nobody``, who may not write to the temp folders in the service's own
+    folder (0700, root's), so a buffered response that spills to disk would be cut short.
+    Started by anyone else, nginx's workers are that user already (and a ``user`` line would be
+    ignored with a warning)."""
+    if os.geteuid() != 0:
+        return ""
+    account = pwd.getpwuid(os.geteuid())
+    return f"user {account.pw_name} {grp.getgrgid(account.pw_gid).gr_name};\n"
 
 
 def _indent(text: str, spaces: int) -> str:

@@ -9,16 +9,19 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import httpx
 import psutil
 import pytest
+from aiohttp import web
 from support import needs, wait_until
 
 from servers import serve
 from servers.clock import SSE_HEADERS, make_clock_app
 from servers.nginx import Nginx, NginxConfigError, nginx_seconds, read_timeout
 from servers.sse import EventParser
+from servers.timing import scaled
 
 PLAIN = "location / { proxy_pass http://backend; }"
 
@@ -115,6 +118,39 @@ def test_upstream_and_http_lines_go_where_nginx_wants_them():
         assert "ip_hash;" in nginx.config.split("upstream backend")[1].split("}")[0]
         response = httpx.get(nginx.url + "/time", timeout=10)
         assert response.headers["X-Upgrade"] == "close"  # the map: no Upgrade asked for
+
+
+def test_a_response_too_big_for_nginx_s_memory_and_the_socket_buffers_arrives_whole():
+    """nginx keeps what the client has not read yet in temp files in its own folder: the
+    response must be bigger than what the loopback's socket buffers hold (about 4 MB here)."""
+    needs("nginx")
+    body, written = os.urandom(16 << 20), threading.Event()
+
+    async def big(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.content_length = len(body)
+        await response.prepare(request)
+        try:
+            await response.write(body)
+            await response.write_eof()
+        finally:
+            written.set()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/big", big)
+    with (
+        serve(app) as upstream,
+        Nginx(PLAIN, [f"{upstream.host}:{upstream.port}"]) as nginx,
+        httpx.stream("GET", nginx.url + "/big", timeout=scaled(10)) as response,
+    ):
+        wait_until(written.is_set, scaled(20), "the upstream wrote its whole response")
+        try:
+            received = b"".join(response.iter_bytes())
+        except httpx.RemoteProtocolError as error:
+            pytest.fail(f"{error}; nginx's error log:\n{nginx.error_log()}")
+        assert received == body
+        assert "buffered to a temporary file" in nginx.error_log()  # it did spill to disk
 
 
 def test_nginx_dies_with_the_process_that_started_it_even_by_sigkill():
