@@ -8,7 +8,8 @@ to a folder beside it, and a table to stdout:
 - one GET over a kept-alive connection, against a raw asyncio TCP echo on the same loop;
 - a WebSocket round trip over the hand-written echo server (lesson 06), an aiohttp echo
   route, and the feed's ``/ws`` (a post published and pushed back), each against the raw TCP
-  echo; the course promises the hand-written echo within 2x;
+  echo in alternated rounds (``lab.roundtrips.alternate``), with the per-round gaps; the course
+  promises the hand-written echo within 2x;
 - an SSE fan-out of posts to 1000 connected clients, p50 and p99, against a reference server
   built on aiohttp-sse the usual way (a queue per client); the promise: p99 no worse;
 - idle connections held and the memory each costs, for SSE and WebSocket (lesson 08's round);
@@ -35,8 +36,16 @@ import httpx
 from aiohttp import web
 
 from lab import plots
-from lab.echo import serve_tcp_echo, serve_ws_echo, tcp_round_trips, ws_round_trips, ws_url
+from lab.echo import (
+    feed_exchange,
+    serve_tcp_echo,
+    serve_ws_echo,
+    tcp_exchange,
+    ws_exchange,
+    ws_url,
+)
 from lab.loadgen import SOCKETS_PER_CLIENT, Group, LoadGenerator
+from lab.roundtrips import Comparison, alternate
 from lab.shootout import Transport, loop_cpu_seconds, run_round
 from lab.stats import check_delivered_once_in_order, summarize
 from lab.streams import open_streams, read_to_end
@@ -75,37 +84,23 @@ def get_round_trips(count: int) -> list[float]:
         return samples
 
 
-async def feed_ws_round_trips(url: str, count: int) -> list[float]:
-    """Publish over the feed's ``/ws`` and wait for the post to come back on the same socket."""
-    from websockets.asyncio.client import connect
-
-    samples = []
-    async with connect(url, compression=None, ping_interval=None) as ws:
-        for n in range(200 + count):
-            started = time.perf_counter()
-            await ws.send(json.dumps({"text": f"rtt {n}"}))
-            if json.loads(await ws.recv())["text"] != f"rtt {n}":
-                raise AssertionError("/ws pushed back another post")
-            samples.append(time.perf_counter() - started)
-    return samples[200:]
-
-
-def round_trips(count: int) -> dict[str, list[float]]:
-    """Round trips of a 32-byte message over each echo, all on the same background loop."""
+def round_trips(count: int, rounds: int = 10) -> Comparison:
+    """Round trips of a 32-byte message over each echo, the raw TCP echo first (the floor):
+    ``rounds`` alternated rounds of ``count // rounds`` each, every connection open throughout
+    and warmed up first (``lab.roundtrips.alternate``); the servers on the background loop."""
     with (
         serve_tcp_echo(name="bench-tcp") as tcp,
         serve_echo(name="bench-rfc6455") as by_hand,
         serve_ws_echo(name="bench-aiohttp-ws") as library,
         serve(make_app(Feed()), name="bench-feed") as feed_server,
     ):
-        return {
-            "raw TCP echo": asyncio.run(tcp_round_trips(tcp.host, tcp.port, count)),
-            "hand-written WebSocket echo": asyncio.run(ws_round_trips(by_hand.url, count)),
-            "aiohttp WebSocket echo": asyncio.run(ws_round_trips(ws_url(library), count)),
-            "feed /ws publish and push": asyncio.run(
-                feed_ws_round_trips(ws_url(feed_server, "/ws"), count)
-            ),
+        echoes = {
+            "raw TCP echo": tcp_exchange(tcp.host, tcp.port),
+            "hand-written WebSocket echo": ws_exchange(by_hand.url),
+            "aiohttp WebSocket echo": ws_exchange(ws_url(library)),
+            "feed /ws publish and push": feed_exchange(ws_url(feed_server, "/ws")),
         }
+        return asyncio.run(alternate(echoes, rounds=rounds, per_round=count // rounds))
 
 
 def make_reference_sse_app() -> tuple[web.Application, set, callable]:
@@ -290,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     stop_busy = statistics.median(time_stop(50) for _ in range(args.repeat))
     get_p50 = statistics.median(get_round_trips(500))
     print("round trips ...", flush=True)
-    rtts = round_trips(args.round_trips)
+    compared = round_trips(args.round_trips)
+    rtts = {name: compared.samples(name) for name in compared.names}
     print(f"fan-out to {clients} SSE clients ...", flush=True)
     fans, fan_cpu = fan_outs(clients)
     print("memory per connection ...", flush=True)
@@ -313,6 +309,11 @@ def main(argv: list[str] | None = None) -> int:
         "get_round_trip_p50_s": get_p50,
         "round_trips_s": rtt,
         "round_trip_p50_ratio_to_tcp": {name: s["p50"] / tcp for name, s in rtt.items()},
+        "round_trip_p50_gap_to_tcp_s": {
+            name: {"pooled": gap.pooled, "per_round": gap.per_round, "verdict": gap.verdict}
+            for name in compared.names[1:]
+            for gap in [compared.gap(name)]
+        },
         "sse_fan_out_s": fan,
         "sse_fan_out_loop_cpu_per_post_s": fan_cpu,
         "memory_per_connection_bytes": memory,
@@ -342,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{label:<40}{value * 1000:>9.3f}ms  {reference:<16}{ref_value * 1000:>9.3f}ms"
             f"{value / ref_value:>8.2f}"
         )
+    for name in compared.names[1:]:
+        print(compared.sentence(name))
     for name, per in memory.items():
         print(f"{name}: {clients} idle connections held, {per / 1024:.1f} KiB of memory each")
     print(f"SSE parsing, {len(stream) / 1e6:.1f} MB, median of {args.repeat} alternated rounds:")

@@ -1,5 +1,6 @@
-"""tools/bench.py: the aiohttp-sse reference serves what the course's SSE clients read, and
-the parser benchmark times two parsers that read the same events."""
+"""tools/bench.py: the aiohttp-sse reference serves what the course's SSE clients read, the
+round trips alternate the echoes round by round, and the parser benchmark times two parsers
+that read the same events."""
 
 from __future__ import annotations
 
@@ -67,28 +68,23 @@ def test_get_round_trips_times_one_get_per_sample():
     assert len(samples) == 4 and all(s > 0 for s in samples)
 
 
-def test_round_trips_measures_every_echo_and_the_feeds_ws_with_as_many_samples():
+def test_round_trips_alternate_every_echo_against_the_tcp_floor_in_rounds_of_equal_size():
     from servers import runtime
 
     before = runtime.running_servers()
-    samples = bench.round_trips(3)
-    assert set(samples) == {
+    compared = bench.round_trips(6, rounds=3)
+    assert compared.names == [
         "raw TCP echo",
         "hand-written WebSocket echo",
         "aiohttp WebSocket echo",
         "feed /ws publish and push",
-    }
-    assert all(len(values) == 3 and all(v > 0 for v in values) for values in samples.values())
+    ]
+    assert compared.floor == "raw TCP echo"
+    for name in compared.names:
+        assert [len(one_round) for one_round in compared.rounds[name]] == [2, 2, 2]
+        assert all(v > 0 for v in compared.samples(name))
+    assert len(compared.gap("feed /ws publish and push").per_round) == 3
     assert runtime.running_servers() == before
-
-
-def test_the_feeds_ws_round_trips_publish_a_warm_up_then_count_only_the_measured_posts(feed):
-    from lab.echo import ws_url
-
-    with serve(bench.make_app(feed), name="test-bench-ws") as server:
-        samples = asyncio.run(bench.feed_ws_round_trips(ws_url(server, "/ws"), 3))
-    assert len(samples) == 3
-    assert [p["text"] for p in feed.since(0)][-4:] == ["rtt 199", "rtt 200", "rtt 201", "rtt 202"]
 
 
 def test_fan_outs_run_each_server_twice_and_pool_every_clients_latency(monkeypatch):
