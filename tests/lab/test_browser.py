@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from aiohttp import web
-from support import needs
+from support import chromium_page, needs
 
 from lab.browser import blank_page_app, open_browser
 from servers import serve
@@ -36,9 +36,7 @@ def page_app(api_url: str) -> web.Application:
 
 
 async def page_result(page_url: str) -> str:
-    async with open_browser() as browser:
-        page = await browser.new_page()
-        await page.goto(page_url)
+    async with chromium_page(page_url) as page:
         await page.wait_for_function("document.getElementById('out').textContent !== 'waiting'")
         return await page.text_content("#out")
 
