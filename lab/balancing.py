@@ -142,7 +142,7 @@ def sse_round(url: str, publish_urls: list[str], count: int, gap: float, wait: f
     published: list[float] = []
     arrivals: list[float] = []
     client = httpx.Client(timeout=scaled(5))
-    named = {client.get(u + "/backend").json()["backend"]: u for u in publish_urls}  # warm
+    named = {_backend_name(client, u): u for u in publish_urls}  # and each connection warm
 
     def publish(targets: list[str]) -> None:
         time.sleep(0.3)  # the stream is registered on its backend before the first post
@@ -157,7 +157,8 @@ def sse_round(url: str, publish_urls: list[str], count: int, gap: float, wait: f
         timeout = httpx.Timeout(scaled(5), read=wait)
         with httpx.stream("GET", url + "/events", timeout=timeout) as response:
             backend = response.headers.get("X-Backend")
-            targets = [named[backend]] if backend in named else list(publish_urls)
+            known = backend is not None and backend in named
+            targets = [named[backend]] if known else list(publish_urls)
             publisher = threading.Thread(target=publish, args=(targets,))
             publisher.start()
             for chunk in response.iter_raw():
@@ -171,6 +172,14 @@ def sse_round(url: str, publish_urls: list[str], count: int, gap: float, wait: f
             publisher.join()
         client.close()
     return Arrivals(backend, [a - p for a, p in zip(arrivals, published, strict=False)])
+
+
+def _backend_name(client: httpx.Client, url: str) -> str | None:
+    """The name ``url``'s ``GET /backend`` gives, or ``None`` (not a named backend)."""
+    try:
+        return client.get(url + "/backend").json().get("backend")
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
 
 
 def sse_arrivals(url: str, publish_urls: list[str], count: int, gap: float, wait: float):

@@ -163,3 +163,11 @@ def test_an_sse_round_names_the_streams_backend_and_publishes_only_there(backend
 def test_sse_arrivals_are_the_rounds_delays(backends):
     delays = balancing.sse_arrivals(backends[0].url, [backends[0].url], 2, 0.05, wait=5)
     assert len(delays) == 2 and all(d >= 0 for d in delays)
+
+
+def test_an_sse_round_on_a_feed_that_names_no_backend_publishes_on_every_url_given():
+    from servers.feed import make_app
+
+    with serve(make_app(), name="test-probe-unnamed") as feed:
+        seen = balancing.sse_round(feed.url, [feed.url], 2, 0.05, wait=5)
+    assert seen.backend is None and len(seen.delays) == 2, seen
