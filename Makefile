@@ -38,6 +38,7 @@ user-kernel: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python tools/make_exercises.py --check
+	$(BIN)/python tools/navigation.py --check
 	$(BIN)/python -m pytest tests notebooks solutions $(PYTEST_NOTEBOOKS)
 
 unit: setup

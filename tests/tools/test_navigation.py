@@ -281,3 +281,13 @@ def test_a_dead_link_or_a_missing_heading_is_caught_and_a_live_one_is_not(course
 
 def test_no_link_in_the_course_points_at_a_missing_file():
     assert links.dead_links(ROOT) == []
+
+
+def test_the_course_navigation_is_in_step_with_lessons_toml():
+    assert navigation.stale(ROOT) == []
+
+
+def test_the_readme_table_renders_a_row_for_every_written_lesson():
+    written = [f"notebooks/{x.file}" for x in navigation.load(ROOT / "lessons.toml") if x.ready]
+    rows = rendered_rows((ROOT / "README.md").read_text())
+    assert [row for row in rows if row.startswith("notebooks/")] == written
