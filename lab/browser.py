@@ -1,4 +1,4 @@
-"""A real browser for the lessons: headless Chromium driven by Playwright (lesson 00).
+"""A real browser for the lessons: headless Chromium driven by Playwright (lesson 03).
 
 Playwright's own Chromium is used when it is installed, else a system Chromium or Chrome
 (``servers.system.find_chromium``). Use it with ``async with open_browser() as browser:`` from

@@ -18,7 +18,8 @@ from servers.feed.model import Feed, PostNotTaken
 from servers.http import bad_request, compact_json, parse_post_id, preflight
 
 MAX_WAIT = 30.0
-"""Longest a long-poll request is held, in seconds (RFC 6202 section 5.5 calls 30 s safe)."""
+"""Longest a long-poll request is held, in seconds: half of the 60 s idle timeout that nginx's
+proxy_read_timeout and AWS's Application Load Balancer default to (lesson 02)."""
 DEFAULT_WAIT = 25.0
 """How long ``/posts/wait`` holds a request when the client gives no ``timeout``."""
 
