@@ -87,24 +87,40 @@ async def run_first_events(
 ):
     """The learner's result, and how many streams the servers still held afterwards."""
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=PER_HOST)
+    before = asyncio.all_tasks()
     async with aiohttp.ClientSession(connector=connector) as session:
         try:
-            result = await asyncio.wait_for(first_events(session, urls, within), within + scaled(5))
-        except NotImplementedError:
-            raise not_written("05.1", first_events.__name__) from None
-        except TimeoutError as error:
-            held = counters[0].most["/events"]
-            raise _timed_out(error, first_events.__name__, within, held) from None
-        except Exception as error:
-            where = learner_line(error, first_events.__name__)
-            raise fail(
-                "05.1",
-                f"first_events raised {type(error).__name__}: {error}"
-                f"{' (' + where + ')' if where else ''}.",
-                "read the error above; the cell that defines first_events is the place to fix it.",
-            ) from None
-        left_open = await _still_open(counters)
+            try:
+                result = await asyncio.wait_for(
+                    first_events(session, urls, within), within + scaled(5)
+                )
+            except NotImplementedError:
+                raise not_written("05.1", first_events.__name__) from None
+            except TimeoutError as error:
+                held = counters[0].most["/events"]
+                raise _timed_out(error, first_events.__name__, within, held) from None
+            except Exception as error:
+                where = learner_line(error, first_events.__name__)
+                raise fail(
+                    "05.1",
+                    f"first_events raised {type(error).__name__}: {error}"
+                    f"{' (' + where + ')' if where else ''}.",
+                    "read the error above; the cell that defines first_events is the place to "
+                    "fix it.",
+                ) from None
+            left_open = await _still_open(counters)
+        finally:
+            await _cancel_left_over(before)
     return result, left_open
+
+
+async def _cancel_left_over(before: set[asyncio.Task]) -> None:
+    """Cancel the tasks the learner's code started and left running (a watch that never ends),
+    so a failed check leaves nothing behind on the course's loop."""
+    left = asyncio.all_tasks() - before - {asyncio.current_task()}
+    for task in left:
+        task.cancel()
+    await asyncio.gather(*left, return_exceptions=True)
 
 
 async def _still_open(counters: tuple[InFlight, ...]) -> int:

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from lab import checks
+from servers import runtime
 from servers.sse import EventParser
 
 
@@ -179,3 +180,4 @@ def test_each_exercise_05_check_names_each_mistake(exercise, run, says):
         run()
     assert says in str(failure.value)
     assert "Hint:" in str(failure.value)
+    assert runtime.pending_tasks() == [], "the check left the learner's tasks running"
