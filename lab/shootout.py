@@ -199,7 +199,8 @@ def _busy(before) -> float:
     after = psutil.cpu_times()
     idle = sum(getattr(after, f, 0) - getattr(before, f, 0) for f in ("idle", "iowait"))
     total = sum(after) - sum(before)
-    return 1 - idle / total if total > 0 else float("nan")
+    # clamped: on an idle machine the float sums can give 1 - idle / total = -2e-12
+    return min(1.0, max(0.0, 1 - idle / total)) if total > 0 else float("nan")
 
 
 def _wait_for_deliveries(load: LoadGenerator, name: str, count: int) -> None:
