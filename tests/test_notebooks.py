@@ -41,13 +41,14 @@ def test_committed_notebooks_store_only_the_outputs_nbval_checks(path):
 
 
 def run_lesson(name: str, *, before: str = "") -> None:
-    """Run a lesson once in a fresh kernel, after the code ``before`` (a first cell)."""
+    """Run a lesson once in a fresh kernel, after the code ``before`` (a first cell). A cell that
+    hangs fails on its own timeout (naming the cell) before the test's timeout hides which."""
     path = ROOT / "notebooks" / f"{name}.ipynb"
     notebook = nbformat.read(path, as_version=4)
     if before:
         notebook.cells.insert(0, nbformat.v4.new_code_cell(before))
     client = nbclient.NotebookClient(
-        notebook, timeout=300, resources={"metadata": {"path": str(path.parent)}}
+        notebook, timeout=120, resources={"metadata": {"path": str(path.parent)}}
     )
     client.execute()
 
