@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from checks_support import assert_named
 
 from lab import checks
 from lab.checks import l08
@@ -125,9 +126,7 @@ def test_the_right_costs_pass_on_synthetic_and_real_marks(capsys):
     ],
 )
 def test_each_wrong_cost_is_rejected_naming_the_mistake(window_costs, says):
-    with pytest.raises(checks.CheckFailed, match="exercise 08.1") as failure:
-        checks.check_08_window_costs(window_costs)
-    assert says in str(failure.value)
+    assert_named(checks.check_08_window_costs, window_costs, exercise="08.1", says=says)
 
 
 def test_the_right_verdict_passes_on_synthetic_and_real_rows(capsys):
@@ -148,9 +147,7 @@ def test_the_right_verdict_passes_on_synthetic_and_real_rows(capsys):
     ],
 )
 def test_each_wrong_verdict_is_rejected_naming_the_mistake(verdict, says):
-    with pytest.raises(checks.CheckFailed, match="exercise 08.2") as failure:
-        checks.check_08_verdict(verdict)
-    assert says in str(failure.value)
+    assert_named(checks.check_08_verdict, verdict, exercise="08.2", says=says)
 
 
 @pytest.mark.parametrize("check", [checks.check_08_window_costs, checks.check_08_verdict])
