@@ -1,6 +1,7 @@
 """A browser's ``WebSocket`` talking to an echo server, in a notebook cell's output (lesson 06).
 
-``echo_html(url)`` is an HTML snippet whose script opens ``new WebSocket(url)``, sends a text
+``echo_html(url)`` is an HTML snippet whose script opens ``new WebSocket(url)`` (``url`` as
+given, or a ``lab.reach.BrowserURL``: ``show_echo`` routes the learner's browser), sends a text
 message, a binary one and a text of 70 000 characters (more than 64 KiB, so the 64-bit length
 form), writes what came back into the page, then closes the socket itself with code 1000: a
 re-run leaves nothing open. When it is done, the element's ``data-result`` holds the log as
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 
 from lab.live_output import live_box
+from lab.reach import BrowserURL, browser_url
 
 SCRIPT = """  const log = element.querySelector(".log");
   const lines = [];
@@ -49,14 +51,17 @@ SCRIPT = """  const log = element.querySelector(".log");
   }};"""
 
 
-def echo_html(url: str, *, title: str = "") -> str:
+def echo_html(url: str | BrowserURL, *, title: str = "") -> str:
     """HTML whose script exchanges three messages with the echo server at ``url``."""
-    script = SCRIPT.format(url=json.dumps(url))
-    return live_box("course-websocket", script, title=title or url, colour="#C44E52", body="log")
+    script = SCRIPT.format(url=url.js if isinstance(url, BrowserURL) else json.dumps(url))
+    return live_box(
+        "course-websocket", script, title=title or str(url), colour="#C44E52", body="log"
+    )
 
 
 def show_echo(url: str, *, title: str = ""):
-    """Display the exchange in this cell's output (JupyterLab runs the script)."""
+    """Display the exchange with the echo server at ``url`` (its loopback ``ws://`` address) in
+    this cell's output, reached the way the learner's browser can (``lab.reach``)."""
     from IPython.display import HTML
 
-    return HTML(echo_html(url, title=title))
+    return HTML(echo_html(browser_url(url), title=title))
