@@ -26,6 +26,17 @@ BACKLOG = 1024
 """Connections the kernel queues before the server accepts them (aiohttp's default is 128:
 too few when a lesson opens hundreds of connections at once)."""
 
+HEAD_TIMEOUT = 20.0
+"""Seconds a connection may go without sending a complete request head (lesson 12): from its
+start (a client that connects and never finishes its head, or trickles it a byte at a time:
+Slowloris) and, on a kept-alive connection, since the last response. aiohttp 3.14 has no
+separate header-read timeout; this is its ``keepalive_timeout``, whose timer is armed when a
+connection opens and re-armed after each response, is not pushed back by bytes that arrive, and
+closes the connection (with no response) if no complete request head came in by then. A running
+handler (a stream, a WebSocket) is not idle and is not cut. 20 s is Apache mod_reqtimeout's
+first header deadline (``header=20-40``); an app asks for another with ``HEAD_TIMEOUT_KEY``."""
+HEAD_TIMEOUT_KEY = web.AppKey("head_timeout", float)
+
 _lock = threading.RLock()
 _loop_thread: _LoopThread | None = None
 
@@ -165,9 +176,15 @@ def serve(
     ``port=0`` picks a free port. Serving a ``name`` again first stops the server of that name,
     so re-running a notebook cell is safe. Binds loopback unless ``host`` says otherwise. A
     handler whose client disconnects is cancelled, so a held request leaves nothing behind.
+    A connection that sends no complete request head within ``HEAD_TIMEOUT`` seconds (or the
+    app's ``HEAD_TIMEOUT_KEY``) is closed.
     """
     runner = web.AppRunner(
-        app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE, handler_cancellation=True
+        app,
+        access_log=None,
+        shutdown_timeout=SHUTDOWN_GRACE,
+        handler_cancellation=True,
+        keepalive_timeout=app.get(HEAD_TIMEOUT_KEY, HEAD_TIMEOUT),
     )
     return _launch(runner, _start(runner, host, port), name)
 

@@ -2,9 +2,11 @@
 
 Each new post goes to every client as a JSON text message; a client may send
 ``{"text": ...}`` to publish. A malformed message gets ``{"error": ...}`` back and the
-connection stays up. A browser's handshake is accepted only from an allowed ``Origin`` (by
-default any loopback origin, where the learner's JupyterLab runs); clients that send no
-``Origin`` (not browsers) are let through. Stopping the server closes every socket with 1001.
+connection stays up. A browser's handshake is accepted only from an allowed ``Origin``
+(``servers.origins``: by default any loopback origin, where the learner's JupyterLab runs;
+403 saying why otherwise); clients that send no ``Origin`` (not browsers) are let through.
+Lesson 12's limits (``servers.ws_limits``) bound each message (1009) and each connection's
+rate (an in-band error, then 1008). Stopping the server closes every socket with 1001.
 """
 
 from __future__ import annotations
@@ -13,36 +15,33 @@ import asyncio
 import json
 import weakref
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
+from servers import origins
 from servers.feed.model import Feed, PostNotTaken
 from servers.http import compact_json, json_error, parse_post_id
-
-LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
+from servers.ws_limits import Guard
 
 
 def origin_allowed(origin: str | None, allowed: frozenset[str] | None) -> bool:
-    """No Origin (not a browser): yes. Else the allow-list, or by default any loopback origin."""
-    if origin is None:
-        return True
-    if allowed is not None:
-        return origin in allowed
-    parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and (parts.hostname or "") in LOOPBACK_HOSTS | {"::1"}
+    """No Origin (not a browser): yes. Else the exact allow-list, or by default any loopback
+    origin (``servers.origins.refusal`` says why not)."""
+    return origins.refusal(origin, allowed) is None
 
 
 def routes(
     feed_of: Callable[[web.Request], Feed],
     sockets: weakref.WeakSet,
     allowed_origins: frozenset[str] | None,
+    guard: Guard | None = None,
 ) -> list:
     """``GET /ws`` on the feed ``feed_of(request)``; each open socket is kept in ``sockets``
-    (for ``close_all`` when the server stops)."""
+    (for ``close_all`` when the server stops); ``guard`` holds lesson 12's limits."""
+    guard = guard or Guard()
 
     async def ws(request: web.Request) -> web.StreamResponse:
-        return await websocket(request, feed_of(request), sockets, allowed_origins)
+        return await websocket(request, feed_of(request), sockets, allowed_origins, guard)
 
     return [web.get("/ws", ws)]
 
@@ -52,23 +51,25 @@ async def websocket(
     feed: Feed,
     sockets: weakref.WeakSet,
     allowed_origins: frozenset[str] | None,
+    guard: Guard,
 ) -> web.StreamResponse:
     """``GET /ws``: posts down, ``{"text": ...}`` up, on one connection."""
-    origin = request.headers.get("Origin")
-    if not origin_allowed(origin, allowed_origins):
-        return json_error(403, f"Origin {origin!r} may not open this WebSocket")
+    refused = origins.refusal(request.headers.get("Origin"), allowed_origins)
+    if refused is not None:
+        return json_error(403, f"this WebSocket refuses the handshake: {refused}")
+    address = request.remote or ""
+    if (too_many := guard.address_refusal(address)) is not None:
+        return json_error(429, too_many)
     since = parse_post_id(request.query.get("since", str(feed.last_id)), "since")
-    ws = web.WebSocketResponse(heartbeat=20.0)
+    ws = guard.websocket(heartbeat=20.0)
     await ws.prepare(request)
     sockets.add(ws)
+    guard.opened(address)
     pushing = asyncio.ensure_future(_push_posts(ws, feed, since))
     try:
-        async for message in ws:
-            if message.type == WSMsgType.TEXT:
-                await _publish(ws, feed, message.data)
-            elif message.type == WSMsgType.BINARY:
-                await ws.send_str(json.dumps({"error": "send JSON text, not binary"}))
+        await _receive(ws, feed, guard)
     finally:
+        guard.closed(address)
         sockets.discard(ws)  # closed: no longer held (a WeakSet drops it only when collected)
         pushing.cancel()
         await asyncio.gather(pushing, return_exceptions=True)
@@ -81,6 +82,23 @@ async def _push_posts(ws: web.WebSocketResponse, feed: Feed, since: int) -> None
         for post in posts:
             await ws.send_str(compact_json(post))
             since = post["id"]
+
+
+async def _receive(ws: web.WebSocketResponse, feed: Feed, guard: Guard) -> None:
+    """Every message the client sends, each charged to its rate first (lesson 12)."""
+    throttle = guard.throttle()
+    async for message in ws:
+        if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            continue
+        if (over := throttle.refusal()) is not None:
+            if throttle.exhausted:
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=throttle.close_reason())
+                return
+            await ws.send_str(json.dumps({"error": over}))
+        elif message.type == WSMsgType.TEXT:
+            await _publish(ws, feed, message.data)
+        else:
+            await ws.send_str(json.dumps({"error": "send JSON text, not binary"}))
 
 
 async def _publish(ws: web.WebSocketResponse, feed: Feed, data: str) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from servers import events, polling, ws
+from servers import events, origins, polling, runtime, ws, ws_limits
 from servers.feed.model import Feed
 from servers.http import make_base_app
 
@@ -34,6 +34,10 @@ def make_app(
     retry_ms: int = events.RETRY_MS,
     heartbeat: float = events.HEARTBEAT,
     allowed_origins: Iterable[str] | None = None,
+    max_message: int | None = ws_limits.MAX_MESSAGE,
+    publish_rate: tuple[float, float] | None = (ws_limits.RATE, ws_limits.PER),
+    sockets_per_address: int | None = None,
+    head_timeout: float = runtime.HEAD_TIMEOUT,
 ) -> web.Application:
     """The feed's HTTP app, one route per transport; CORS and JSON errors throughout.
 
@@ -43,15 +47,39 @@ def make_app(
     before reconnecting and sending a heartbeat comment every ``heartbeat`` seconds of quiet;
     ``GET /ws`` (lessons 06-07), open to browsers from ``allowed_origins`` (default: any
     loopback origin).
+    Lesson 12's limits, after OWASP's WebSocket Security Cheat Sheet (``servers.ws_limits``);
+    each refusal says why:
+
+    - ``allowed_origins``: an exact allow-list of serialized origins (``servers.origins``:
+      ``"https://app.example"``, no path, no trailing slash). Any other ``Origin`` (a suffix or
+      prefix trick, userinfo, another port, ``null``) gets 403 with ``{"error": why}``; no
+      ``Origin`` at all (not a browser) is let through.
+    - ``max_message``: bytes in one ``/ws`` message, 64 KiB by default (``None``: no limit).
+      A larger one closes the socket with 1009 and the reason "message too big: ...".
+    - ``publish_rate``: ``(messages, seconds)`` one socket may send, 100 a minute by default,
+      a burst of as many at once (``None``: no limit). A message over it is dropped and
+      answered ``{"error": "rate limit: ..."}``; after ten such answers in a row the next
+      closes the socket with 1008 and the reason "policy violation: ...". Each socket has its
+      own rate; a benchmark publishing thousands a second over one socket turns it off.
+    - ``sockets_per_address``: open ``/ws`` sockets from one client address (default: no cap,
+      lesson 08 opens a thousand from one address); past it, 429 saying so.
+    - ``head_timeout``: seconds a connection may take to send a complete request head (a
+      WebSocket handshake included), 20 by default; then it is closed, with no response
+      (``servers.runtime.HEAD_TIMEOUT``: applied by ``servers.serve``).
     """
     app = make_base_app()
     app[FEED] = feed if feed is not None else Feed()
     app[SOCKETS] = sockets = weakref.WeakSet()
-    origins = frozenset(allowed_origins) if allowed_origins is not None else None
+    allowed = origins.allow_list(allowed_origins) if allowed_origins is not None else None
+    rate, per = publish_rate if publish_rate is not None else (None, ws_limits.PER)
+    limits = ws_limits.WSLimits(
+        max_message=max_message, rate=rate, per=per, per_address=sockets_per_address
+    )
+    app[runtime.HEAD_TIMEOUT_KEY] = head_timeout
     app.add_routes(polling.routes(feed_of, max_wait=max_wait))
     options = events.EventOptions(retry_ms=retry_ms, heartbeat=heartbeat)
     app.add_routes(events.routes(feed_of, options))
-    app.add_routes(ws.routes(feed_of, sockets, origins))
+    app.add_routes(ws.routes(feed_of, sockets, allowed, ws_limits.Guard(limits)))
 
     async def close_sockets(app: web.Application) -> None:
         await ws.close_all(app[SOCKETS])
