@@ -15,14 +15,12 @@ from __future__ import annotations
 import json
 
 from lab.live_output import live_box
-from lab.reach import BrowserURL, browser_url
+from lab.reach import BrowserURL, browser_url, js_address
 
 SCRIPT = """  const url = {url}, key = {key}, tidy = {tidy};
   const list = element.querySelector(".events");
-  window.courseStreams = window.courseStreams || {{}};
-  if (tidy && window.courseStreams[key]) window.courseStreams[key].close();
-  const source = new EventSource(url);
-  if (tidy) window.courseStreams[key] = source;
+  const source = tidy ? replacing(key, () => new EventSource(url)) : new EventSource(url);
+  if (tidy) whenRemoved(() => source.close());
   source.onopen = () => {{ state.textContent = "open"; }};
   source.onerror = () => {{
     state.textContent = source.readyState === 2 ? "closed" : "reconnecting…";
@@ -32,20 +30,14 @@ SCRIPT = """  const url = {url}, key = {key}, tidy = {tidy};
     line.textContent = `#${{event.lastEventId}} ${{event.data}}`;
     list.prepend(line);
     while (list.children.length > {keep}) list.lastChild.remove();
-  }};
-  if (tidy) {{
-    const watcher = new MutationObserver(() => {{
-      if (!document.body.contains(element)) {{ source.close(); watcher.disconnect(); }}
-    }});
-    watcher.observe(document.body, {{childList: true, subtree: true}});
-  }}"""
+  }};"""
 
 
 def eventsource_html(
     url: str | BrowserURL, *, tidy: bool = True, title: str = "", keep: int = 5
 ) -> str:
     """HTML that shows the last ``keep`` events of the stream at ``url``."""
-    opened = url.js if isinstance(url, BrowserURL) else json.dumps(url)
+    opened = js_address(url)
     script = SCRIPT.format(
         url=opened, key=json.dumps(str(url)), tidy="true" if tidy else "false", keep=keep
     )

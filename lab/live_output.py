@@ -5,7 +5,10 @@ too).
 ``live_box(kind, script, ...)`` is the HTML of one such box: a ``<div class=kind>`` with a unique
 id, its title, a ``<span class="state">connecting…</span>`` and an empty ``<div class=body>``,
 then ``script`` run once inside a function where ``element`` and ``state`` are the box and its
-state line. A headless browser finds the box by ``kind`` (``tests/lab/test_frames.py``).
+state line, ``replacing(key, open)`` closes what the previous run under ``key`` opened before it
+calls ``open()`` (a re-run of the cell) and ``whenRemoved(then)`` calls ``then`` once the box
+leaves the page (its output cleared). A headless browser finds the box by ``kind``
+(``tests/lab/test_frames.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,17 @@ BOX = """<div class="{kind}" id="{element}"
 (() => {{
   const element = document.getElementById({element_json});
   const state = element.querySelector(".state");
+  const replacing = (key, open) => {{
+    window.courseLive = window.courseLive || {{}};
+    if (window.courseLive[key]) window.courseLive[key].close();
+    return (window.courseLive[key] = open());
+  }};
+  const whenRemoved = then => {{
+    const watcher = new MutationObserver(() => {{
+      if (!document.body.contains(element)) {{ watcher.disconnect(); then(); }}
+    }});
+    watcher.observe(document.body, {{childList: true, subtree: true}});
+  }};
 {script}
 }})();
 </script>"""

@@ -116,6 +116,12 @@ def browser_url(url: str, *, decision: Decision | None = None) -> BrowserURL:
     return BrowserURL(url, decision or decide())
 
 
+def js_address(url: str | BrowserURL) -> str:
+    """The JavaScript expression for ``url``: a plain string is opened as it is (a headless
+    Chromium on the kernel's machine), a ``BrowserURL`` as its route says."""
+    return url.js if isinstance(url, BrowserURL) else json.dumps(url)
+
+
 def decide(environ: dict | None = None, server: dict | None = None) -> Decision:
     """Direct or proxy, and why (the rules in the module's docstring). ``environ`` defaults to
     ``os.environ``, ``server`` to the Jupyter server that started this kernel, if any."""

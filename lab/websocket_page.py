@@ -10,10 +10,8 @@ JSON, for a headless browser to read. The box around it is ``lab.live_output``'s
 
 from __future__ import annotations
 
-import json
-
 from lab.live_output import live_box
-from lab.reach import BrowserURL, browser_url
+from lab.reach import BrowserURL, browser_url, js_address
 
 SCRIPT = """  const log = element.querySelector(".log");
   const lines = [];
@@ -53,7 +51,7 @@ SCRIPT = """  const log = element.querySelector(".log");
 
 def echo_html(url: str | BrowserURL, *, title: str = "") -> str:
     """HTML whose script exchanges three messages with the echo server at ``url``."""
-    script = SCRIPT.format(url=url.js if isinstance(url, BrowserURL) else json.dumps(url))
+    script = SCRIPT.format(url=js_address(url))
     return live_box(
         "course-websocket", script, title=title or str(url), colour="#C44E52", body="log"
     )
