@@ -92,7 +92,8 @@ def round_trips(count: int, rounds: int = 10) -> Comparison:
         serve_tcp_echo(name="bench-tcp") as tcp,
         serve_echo(name="bench-rfc6455") as by_hand,
         serve_ws_echo(name="bench-aiohttp-ws") as library,
-        serve(make_app(Feed()), name="bench-feed") as feed_server,
+        # publish_rate=None: thousands of messages a second up one socket (lesson 12's limit)
+        serve(make_app(Feed(), publish_rate=None), name="bench-feed") as feed_server,
     ):
         echoes = {
             "raw TCP echo": tcp_exchange(tcp.host, tcp.port),
