@@ -15,6 +15,7 @@
 
 Lesson 09's options: ``--heartbeat S`` (SSE comment after S quiet seconds), ``--ws-heartbeat S``
 (``/ws/whoami`` pings every S seconds), ``--retry-ms`` (the SSE ``retry:`` sent to clients).
+Lesson 11's: ``--write-timeout S`` (a stream that accepts no write for S seconds is let go).
 Lesson 10's: ``--backplane redis://127.0.0.1:PORT`` puts the backend on a pub/sub backplane
 (``servers.backplane``), ``--no-replay`` makes its relay pure pub/sub (no catch-up).
 
@@ -32,6 +33,7 @@ from aiohttp import WSMsgType, web
 from servers.backplane.feed import RELAY_STATUS
 from servers.events import HEARTBEAT, RETRY_MS
 from servers.feed import FEED, SOCKETS, Feed, make_app
+from servers.stalls import WRITE_TIMEOUT
 
 NAME = web.AppKey("backend_name", str)
 WS_HEARTBEAT = web.AppKey("ws_heartbeat", object)
@@ -45,9 +47,10 @@ def make_backend_app(
     heartbeat: float = HEARTBEAT,
     ws_heartbeat: float | None = None,
     retry_ms: int = RETRY_MS,
+    write_timeout: float = WRITE_TIMEOUT,
 ) -> web.Application:
     """The feed's app, with the backend's name on every answer and the routes above."""
-    app = make_app(feed, heartbeat=heartbeat, retry_ms=retry_ms)
+    app = make_app(feed, heartbeat=heartbeat, retry_ms=retry_ms, write_timeout=write_timeout)
     app[NAME] = name
     app[WS_HEARTBEAT] = ws_heartbeat
     app[SESSIONS] = {}
@@ -117,11 +120,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--heartbeat", type=float, default=HEARTBEAT)
     parser.add_argument("--ws-heartbeat", type=float, default=None)
     parser.add_argument("--retry-ms", type=int, default=RETRY_MS)
+    parser.add_argument("--write-timeout", type=float, default=WRITE_TIMEOUT)
     parser.add_argument("--backplane", help="redis://HOST:PORT: share posts through it (lesson 10)")
     parser.add_argument("--no-replay", action="store_true", help="pure pub/sub, no catch-up")
     args = parser.parse_args(argv)
     app = make_backend_app(
-        args.name, heartbeat=args.heartbeat, ws_heartbeat=args.ws_heartbeat, retry_ms=args.retry_ms
+        args.name,
+        heartbeat=args.heartbeat,
+        ws_heartbeat=args.ws_heartbeat,
+        retry_ms=args.retry_ms,
+        write_timeout=args.write_timeout,
     )
     if args.backplane:  # lesson 10: posts numbered and shared by a backplane, relayed in
         from servers.backplane import join

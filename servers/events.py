@@ -4,7 +4,9 @@ One response that never ends: each post becomes an event whose ``id`` is the pos
 whose ``data`` is the post's JSON. A client that reconnects with ``Last-Event-ID`` (the header
 a browser's ``EventSource`` sends, or the ``lastEventId`` query parameter for clients that
 cannot set headers) gets every post it missed first. A quiet stream carries a comment every
-``heartbeat`` seconds, so proxies and clients can tell a quiet stream from a dead one.
+``heartbeat`` seconds, so proxies and clients can tell a quiet stream from a dead one. A stream
+whose client accepts no write for ``write_timeout`` seconds is let go (lesson 11,
+``servers.stalls``): the response ends, and the client resumes from its last id.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from aiohttp import web
 from servers.feed.model import Feed
 from servers.http import compact_json, parse_post_id
 from servers.sse import encode_comment, encode_event
+from servers.stalls import unwatch, watch_stream
 
 HEADERS = {
     "Content-Type": "text/event-stream",
@@ -53,9 +56,12 @@ async def stream_events(
     request: web.Request, feed: Feed, options: EventOptions
 ) -> web.StreamResponse:
     """``GET /events``: replay after ``Last-Event-ID``, then every new post, until the client
-    goes away or the server stops."""
+    goes away, the server stops, or the client accepts no write for the app's
+    ``write_timeout`` (``servers.stalls``): then its connection is let go and this handler
+    is cancelled."""
     response = web.StreamResponse(headers=HEADERS)
     await response.prepare(request)
+    key = watch_stream(request, cancel=True)
     try:
         await response.write(f"retry: {options.retry_ms}\n\n".encode())
         last_seen = await _resume_point(request, response, feed)
@@ -68,6 +74,8 @@ async def stream_events(
             last_seen = posts[-1]["id"]
     except ConnectionResetError:
         pass  # the client went away mid-write
+    finally:
+        unwatch(request, key)
     return response
 
 

@@ -21,6 +21,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from servers import origins
 from servers.feed.model import Feed, PostNotTaken
 from servers.http import compact_json, json_error, parse_post_id
+from servers.stalls import SLOW_FAREWELL, unwatch, watch_stream
 from servers.ws_limits import Guard
 
 
@@ -63,6 +64,7 @@ async def websocket(
     since = parse_post_id(request.query.get("since", str(feed.last_id)), "since")
     ws = guard.websocket(heartbeat=20.0)
     await ws.prepare(request)
+    key = watch_stream(request, SLOW_FAREWELL)  # lesson 11: a stalled socket is let go, 4008
     sockets.add(ws)
     guard.opened(address)
     pushing = asyncio.ensure_future(_push_posts(ws, feed, since))
@@ -71,6 +73,7 @@ async def websocket(
     finally:
         guard.closed(address)
         sockets.discard(ws)  # closed: no longer held (a WeakSet drops it only when collected)
+        unwatch(request, key)
         pushing.cancel()
         await asyncio.gather(pushing, return_exceptions=True)
     return ws

@@ -17,6 +17,7 @@ from aiohttp import web
 from servers import events, origins, polling, runtime, ws, ws_limits
 from servers.feed.model import Feed
 from servers.http import make_base_app
+from servers.stalls import STALLS, WRITE_TIMEOUT, StallWatch
 
 FEED = web.AppKey("feed", Feed)
 SOCKETS = web.AppKey("ws_sockets", weakref.WeakSet)
@@ -38,6 +39,7 @@ def make_app(
     publish_rate: tuple[float, float] | None = (ws_limits.RATE, ws_limits.PER),
     sockets_per_address: int | None = None,
     head_timeout: float = runtime.HEAD_TIMEOUT,
+    write_timeout: float = WRITE_TIMEOUT,
 ) -> web.Application:
     """The feed's HTTP app, one route per transport; CORS and JSON errors throughout.
 
@@ -47,6 +49,7 @@ def make_app(
     before reconnecting and sending a heartbeat comment every ``heartbeat`` seconds of quiet;
     ``GET /ws`` (lessons 06-07), open to browsers from ``allowed_origins`` (default: any
     loopback origin).
+
     Lesson 12's limits, after OWASP's WebSocket Security Cheat Sheet (``servers.ws_limits``);
     each refusal says why:
 
@@ -66,10 +69,21 @@ def make_app(
     - ``head_timeout``: seconds a connection may take to send a complete request head (a
       WebSocket handshake included), 20 by default; then it is closed, with no response
       (``servers.runtime.HEAD_TIMEOUT``: applied by ``servers.serve``).
+
+    Lesson 11's ``write_timeout`` (``servers.stalls``, 10 s by default): an ``/events`` stream
+    or ``/ws`` socket whose client acknowledges no byte for that many seconds while bytes wait
+    for it (posts or heartbeats) is let go: the SSE response ends; the WebSocket is sent close
+    code 4008 (``SLOW_CLOSE_CODE``, private use as RFC 6455 7.4.2 allows, after Centrifugo's
+    3008 "slow"), and since a stalled peer never reads that frame, its TCP connection is reset
+    a second later. The client comes back with its ``Last-Event-ID`` (or ``?since=``) and
+    loses nothing the history still holds, or is told of the ``gap``. Streams get a bounded
+    kernel send buffer, so a stall shows after about 0.2 MB instead of the 4 MB Linux lets a
+    loopback socket absorb; ``app[STALLS].let_go_count`` counts the streams let go.
     """
     app = make_base_app()
     app[FEED] = feed if feed is not None else Feed()
     app[SOCKETS] = sockets = weakref.WeakSet()
+    app[STALLS] = StallWatch(write_timeout)
     allowed = origins.allow_list(allowed_origins) if allowed_origins is not None else None
     rate, per = publish_rate if publish_rate is not None else (None, ws_limits.PER)
     limits = ws_limits.WSLimits(
