@@ -21,7 +21,7 @@ def parse(requirement: str) -> tuple[str, str]:
 
 def pip_requirements() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = project["dependencies"] + project["optional-dependencies"]["dev"]
+    wanted = project["dependencies"] + sum(project["optional-dependencies"].values(), [])
     return dict(parse(r) for r in wanted)
 
 
