@@ -18,6 +18,7 @@ from lab.checks.l07 import check_07_room
 from lab.checks.l08 import check_08_verdict, check_08_window_costs
 from lab.checks.l09 import check_09_location
 from lab.checks.l10 import check_10_publish, check_10_relay
+from lab.checks.l12 import check_12_handshake, check_12_stream
 
 __all__ = [
     "CheckFailed",
@@ -42,6 +43,8 @@ __all__ = [
     "check_09_location",
     "check_10_publish",
     "check_10_relay",
+    "check_12_handshake",
+    "check_12_stream",
     "expect",
     "fail",
     "passed",
