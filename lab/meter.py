@@ -80,6 +80,7 @@ class ByteMeter:
                 (server_reader, server_writer),
                 idle_timeout=self.idle_timeout,
                 on_data=self._count,
+                **self._hold_for_next(),
             )
             self.counts.cut_idle += cut
         except (OSError, asyncio.CancelledError):
@@ -89,6 +90,10 @@ class ByteMeter:
                 if writer is not None:
                     writer.close()
             self._tasks.discard(asyncio.current_task())
+
+    def _hold_for_next(self) -> dict:
+        """Extra ``relay`` options for the next connection: none here (``lab.stall``)."""
+        return {}
 
     def _count(self, direction: str, data: bytes) -> bool:
         if self.frozen:

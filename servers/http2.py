@@ -95,10 +95,18 @@ async def _disconnected(receive) -> None:
 
 
 class TLSServer:
-    """A running hypercorn server: ``.url`` (https), ``.http2``, ``.streams``, ``.stop()``."""
+    """A running hypercorn server: ``.url`` (https), ``.http2``, ``.streams``, ``.stop()``.
 
-    def __init__(self, *, http2: bool) -> None:
+    ``max_concurrent_streams`` is the ``SETTINGS_MAX_CONCURRENT_STREAMS`` it announces over
+    HTTP/2; ``make_app(counter, stopping)`` builds the ASGI app it serves (lesson 13 serves
+    more routes).
+    """
+
+    def __init__(
+        self, *, http2: bool, max_concurrent_streams: int = 100, make_app=make_asgi_app
+    ) -> None:
         self.http2 = http2
+        self._make_app = make_app
         self.streams = StreamCounter()
         self._folder = tempfile.TemporaryDirectory(prefix="course-tls-")
         authority = trustme.CA()
@@ -116,6 +124,7 @@ class TLSServer:
         config.graceful_timeout = 0.2
         config.keep_alive_timeout = 0.5  # idle connections close soon: stop() waits for them
         config.accesslog = config.errorlog = None
+        config.h2_max_concurrent_streams = max_concurrent_streams
         self._config = config
         self.port = 0
         self._stopping: asyncio.Event | None = None
@@ -134,7 +143,7 @@ class TLSServer:
 
         async def launch():
             self._stopping = asyncio.Event()
-            app = make_asgi_app(self.streams, self._stopping)
+            app = self._make_app(self.streams, self._stopping)
             self._task = asyncio.ensure_future(
                 hypercorn_serve(app, self._config, shutdown_trigger=self._stopping.wait)
             )
@@ -177,6 +186,7 @@ class TLSServer:
         self.stop()
 
 
-def serve_tls(*, http2: bool = True) -> TLSServer:
-    """Start the app over TLS, offering HTTP/2 (``http2=True``) or only HTTP/1.1."""
-    return TLSServer(http2=http2).start()
+def serve_tls(*, http2: bool = True, **options) -> TLSServer:
+    """Start the app over TLS, offering HTTP/2 (``http2=True``) or only HTTP/1.1; ``options``
+    go to ``TLSServer``."""
+    return TLSServer(http2=http2, **options).start()

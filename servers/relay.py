@@ -25,16 +25,18 @@ async def relay(
     *,
     idle_timeout: float | None = None,
     on_data: Callable[[str, bytes], bool] | None = None,
+    hold: asyncio.Event | None = None,
 ) -> bool:
     """Relay until one side ends or the connection idles; True when the idle timeout cut it.
 
     ``on_data(direction, data)`` sees every chunk before it is forwarded; returning False drops
-    it (it is neither forwarded nor counted as activity: a dead path).
+    it (it is neither forwarded nor counted as activity: a dead path). While ``hold`` is clear,
+    bytes to the client wait, in order, and are forwarded once it is set (lesson 13).
     """
     moved = asyncio.Event()
     pumps = [
         asyncio.ensure_future(_pump(client[0], upstream[1], UP, moved, on_data)),
-        asyncio.ensure_future(_pump(upstream[0], client[1], DOWN, moved, on_data)),
+        asyncio.ensure_future(_pump(upstream[0], client[1], DOWN, moved, on_data, hold)),
     ]
     idle = None
     if idle_timeout is not None:
@@ -49,11 +51,13 @@ async def relay(
     return idle is not None and idle.done() and not idle.cancelled() and idle.exception() is None
 
 
-async def _pump(reader, writer, direction: str, moved: asyncio.Event, on_data) -> None:
+async def _pump(reader, writer, direction: str, moved: asyncio.Event, on_data, hold=None) -> None:
     with contextlib.suppress(OSError):
         while data := await reader.read(CHUNK):
             if on_data is not None and not on_data(direction, data):
                 continue
+            if hold is not None:
+                await hold.wait()
             moved.set()
             writer.write(data)
             await writer.drain()
