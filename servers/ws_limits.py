@@ -104,7 +104,9 @@ class Throttle:
     def close_reason(self) -> bytes:
         """A 1008 close reason (RFC 6455 section 5.5: at most 123 bytes)."""
         limits = self.limits
-        reason = f"policy violation: kept sending over {limits.rate:g} messages per {limits.per:g} s"
+        reason = (
+            f"policy violation: kept sending over {limits.rate:g} messages per {limits.per:g} s"
+        )
         return reason.encode()
 
 
