@@ -253,18 +253,14 @@ async def log_in(browser, feed_url: str, password: str) -> None:
     await page.wait_for_selector("#who:has-text('logged in as')")
 
 
-async def visit(browser, page_url: str, state: FeedState, timeout_ms: float) -> Visit:
-    """Open ``page_url`` in a new tab, wait for its report, match it with the server's record."""
+async def visit(tab, page_url: str, state: FeedState, timeout_ms: float) -> Visit:
+    """Go to ``page_url`` in ``tab``, wait for its report, match it with the server's record."""
     before = len(state.handshakes)
     published_before = len(state.published)
-    page = await browser.new_page()
-    try:
-        await page.goto(page_url)
-        await page.wait_for_function("document.body && document.body.dataset.result",
-                                     timeout=timeout_ms)
-        result = json.loads(await page.evaluate("document.body.dataset.result"))
-    finally:
-        await page.close()
+    await tab.goto(page_url)
+    await tab.wait_for_function("document.body && document.body.dataset.result",
+                                timeout=timeout_ms)
+    result = json.loads(await tab.evaluate("document.body.dataset.result"))
     seen = state.handshakes[before:]
     posts = state.published[published_before:]
     messages = result["messages"]
@@ -278,10 +274,10 @@ async def visit(browser, page_url: str, state: FeedState, timeout_ms: float) -> 
     )
 
 
-async def try_pages(browser, pages: dict[str, str], state: FeedState,
+async def try_pages(tab, pages: dict[str, str], state: FeedState,
                     timeout_ms: float) -> dict[str, Visit]:
-    """Visit each of ``pages`` (name → URL) in turn."""
-    return {name: await visit(browser, url, state, timeout_ms) for name, url in pages.items()}
+    """Visit each of ``pages`` (name → URL) in turn, in one tab."""
+    return {name: await visit(tab, url, state, timeout_ms) for name, url in pages.items()}
 
 
 @dataclass(frozen=True)
@@ -301,9 +297,10 @@ async def attack(feed, trials: dict[str, Trial], timeout_ms: float) -> dict[str,
     results = {}
     async with open_browser() as browser:
         await log_in(browser, browser_url(feed), state.password)
+        tab = await browser.new_page()  # the attacker's pages, one after another
         for name, trial in trials.items():
             state.gate = trial.gate
-            results[name] = await try_pages(browser, trial.pages, state, timeout_ms)
+            results[name] = await try_pages(tab, trial.pages, state, timeout_ms)
     state.gate = Gate()
     return results
 
@@ -372,13 +369,13 @@ def python_login(feed_url: str, password: str) -> str:
 
 def table(visits: dict[str, Visit]) -> list[str]:
     """One line per visit: what the server saw and what the page got; no cookie values."""
-    lines = [f"{'page':<34} {'Origin sent':<34} {'cookie':<7} {'answer':<7} "
+    lines = [f"{'page':<34} {'Origin sent':<38} {'cookie':<7} {'answer':<7} "
              f"{'read private':<13} published as"]
     for name, v in visits.items():
         shake = v.handshake
         origin = "(none)" if shake is None or shake.origin is None else shake.origin
         cookie = "?" if shake is None else ("sent" if shake.cookie else "no")
         status = "?" if shake is None else str(shake.status)
-        lines.append(f"{name:<34} {origin:<34} {cookie:<7} {status:<7} "
+        lines.append(f"{name:<34} {origin:<38} {cookie:<7} {status:<7} "
                      f"{'yes' if v.read_private else 'no':<13} {v.published_as or '—'}")
     return lines

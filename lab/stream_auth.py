@@ -200,20 +200,26 @@ def pages_app(pages: dict[str, str]) -> web.Application:
     return app
 
 
-async def run_pages(login_url: str, page_urls: dict[str, str], timeout_ms: float) -> dict:
-    """In a fresh Chromium: open ``login_url`` (sets the cookie), then each page in turn;
-    what each page reported (name → its result)."""
+async def run_pages(login_url: str, page_urls: dict[str, str], timeout_ms: float,
+                    state: StreamState, settings: tuple[str, ...]) -> dict[str, dict]:
+    """In one fresh Chromium: open ``login_url`` (sets the cookie), then, for each CORS
+    setting in ``settings`` (``state.cors`` set to it), each page in turn: setting → page name
+    → what the page reported, plus ``"server"`` → the requests the server saw meanwhile."""
     from lab.browser import open_browser
 
     results = {}
     async with open_browser() as browser:
         tab = await browser.new_page()
         await tab.goto(login_url)
-        for name, url in page_urls.items():
-            await tab.goto(url)
-            await tab.wait_for_function("document.body && document.body.dataset.result",
-                                        timeout=timeout_ms)
-            results[name] = json.loads(await tab.evaluate("document.body.dataset.result"))
+        for setting in settings:
+            state.cors, before, seen = setting, len(state.requests), {}
+            for name, url in page_urls.items():
+                await tab.goto(url)
+                await tab.wait_for_function("document.body && document.body.dataset.result",
+                                            timeout=timeout_ms)
+                seen[name] = json.loads(await tab.evaluate("document.body.dataset.result"))
+            seen["server"] = state.requests[before:]
+            results[setting] = seen
     return results
 
 

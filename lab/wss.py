@@ -85,6 +85,8 @@ class TLSFront:
 
 
 async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    """Copy ``source`` to ``sink`` until it ends, then pass the end on: a half-close where the
+    transport has one (TCP), else a close (TLS has none), so the peer sees the end at once."""
     try:
         while chunk := await source.read(65536):
             sink.write(chunk)
@@ -92,9 +94,11 @@ async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> Non
     except (ConnectionError, ssl.SSLError):
         pass
     finally:
-        if sink.can_write_eof():
-            with contextlib.suppress(OSError, RuntimeError):
+        with contextlib.suppress(OSError, RuntimeError):
+            if sink.can_write_eof():
                 sink.write_eof()
+            else:
+                sink.close()
 
 
 def temporary_folder() -> tempfile.TemporaryDirectory:

