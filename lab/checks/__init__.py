@@ -18,7 +18,9 @@ from lab.checks.l07 import check_07_room
 from lab.checks.l08 import check_08_verdict, check_08_window_costs
 from lab.checks.l09 import check_09_location
 from lab.checks.l10 import check_10_publish, check_10_relay
+from lab.checks.l11 import check_11_broadcaster
 from lab.checks.l12 import check_12_handshake, check_12_stream
+from lab.checks.l13 import check_13_decode_blocks, check_13_header_bytes
 
 __all__ = [
     "CheckFailed",
@@ -43,8 +45,11 @@ __all__ = [
     "check_09_location",
     "check_10_publish",
     "check_10_relay",
+    "check_11_broadcaster",
     "check_12_handshake",
     "check_12_stream",
+    "check_13_decode_blocks",
+    "check_13_header_bytes",
     "expect",
     "fail",
     "passed",
