@@ -12,6 +12,7 @@ session value is ever shown.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
@@ -46,29 +47,28 @@ def _tricks(origin: str) -> list[tuple[str, str, str]]:
         ),
         (
             "null",
-            "Origin 'null', the opaque origin of a sandboxed iframe or a file: page, which "
-            "any attacker can produce,",
+            "the opaque origin of a sandboxed iframe or a file: page, which any attacker can "
+            "produce",
             "never allow 'null', nor treat it like a missing Origin: it names no page.",
         ),
         (
             f"{scheme}://{host}.evil.example{at}",
-            "a suffix trick (the attacker's domain with yours in front)",
+            "a suffix trick: the attacker's domain with yours in front",
             f"`in` on a string and startswith() match longer names: {WHOLE}",
         ),
         (
             f"{scheme}://evil{host}{at}",
-            "a prefix trick (the attacker's name in front of yours)",
+            "a prefix trick: the attacker's name in front of yours",
             f"endswith() matches a name with the attacker's text in front: {WHOLE}",
         ),
         (
             f"{scheme}://{host}:{other_port}",
-            "the same host on another port (another origin: a "
-            "sibling app on that port is another page)",
+            "the same host on another port: another origin, such as a sibling app",
             f"an origin is scheme, host and port: {WHOLE}",
         ),
         (
             f"{other_scheme}://{host}{at}",
-            f"the same host over {other_scheme} (another origin)",
+            f"the same host over {other_scheme}: another origin",
             f"an origin is scheme, host and port: {WHOLE}",
         ),
     ]
@@ -130,9 +130,9 @@ class _Run:
 
 def _error_of(body: bytes | None) -> str:
     try:
-        return httpx.Response(200, content=body or b"").json()["error"]
-    except Exception:
-        return (body or b"").decode(errors="replace")
+        return str(json.loads(bytes(body or b""))["error"])
+    except (ValueError, KeyError, TypeError):
+        return bytes(body or b"").decode(errors="replace")
 
 
 def _first_answer(exercise: str, name: str, function: Callable[..., Any], *arguments: Any) -> None:
@@ -218,7 +218,12 @@ def check_12_handshake(
             expect(status != 101, WS, f"{what} was let in (101).", hint)
         for origin, what, hint in _tricks(page):
             status, _ = run.handshake(origin, run.ticket())
-            expect(status != 101, WS, f"{what}, {origin}, was let in with a valid ticket.", hint)
+            expect(
+                status != 101,
+                WS,
+                f"a handshake from {origin} ({what}) was let in with a valid ticket.",
+                hint,
+            )
     passed(
         WS,
         f"a page on {page} with a fresh ticket was let in; no, made-up, expired and "

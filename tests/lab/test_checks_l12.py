@@ -108,14 +108,14 @@ def test_no_ticket_is_shown_in_what_the_check_prints(capsys):
     [
         (
             {"origin": "none"},
-            "a page on another site, https://evil.example, was let in",
+            "a handshake from https://evil.example (a page on another site) was let in",
             "ALLOWED_ORIGINS",
         ),
         ({"origin": "substring"}, "a suffix trick", "`in` on a string"),
         ({"origin": "startswith"}, "a suffix trick", "startswith()"),
         ({"origin": "endswith"}, "a prefix trick", "endswith()"),
         ({"origin": "host"}, "the same host on another port", "scheme, host and port"),
-        ({"null": True}, "Origin 'null'", "never allow 'null'"),
+        ({"null": True}, "a handshake from null (the opaque origin", "never allow 'null'"),
         ({"ticket": "none"}, "a handshake with no ticket was let in", "query.get('ticket')"),
         ({"ticket": "present"}, "a made-up ticket was let in", "look it up in tickets"),
         ({"expiry": False}, "an expired ticket", "now >= tickets[ticket]"),
@@ -126,7 +126,8 @@ def test_no_ticket_is_shown_in_what_the_check_prints(capsys):
         ),
         (
             {"inverted": True},
-            "the right client (a page on https://app.example",
+            "the right client (a page on https://app.example with a fresh ticket from POST "
+            "/ticket) was refused with 403: expired",
             "now < tickets[ticket]",
         ),
     ],
@@ -248,7 +249,8 @@ def test_the_right_stream_check_passes(capsys):
         ({"expiry": False}, "an expired session read the private stream"),
         (
             {"name": "sessionid"},
-            "the logged-in client (its session cookie from POST /login) was refused with 401",
+            "the logged-in client (its session cookie from POST /login) was refused with 401: "
+            "log in first",
         ),
     ],
 )
