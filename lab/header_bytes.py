@@ -23,21 +23,28 @@ import h2.events
 from hyperframe.frame import ContinuationFrame, Frame, HeadersFrame
 
 POLL_HEADERS = [
-    ("accept", "*/*"),
-    ("accept-encoding", "gzip, deflate, br, zstd"),
-    ("accept-language", "en-US,en;q=0.9"),
-    ("origin", "http://localhost:8888"),
-    ("referer", "http://localhost:8888/"),
-    ("sec-fetch-dest", "empty"),
-    ("sec-fetch-mode", "cors"),
-    ("sec-fetch-site", "cross-site"),
+    ("sec-ch-ua-platform", '"Linux"'),
     (
         "user-agent",
         "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
         "HeadlessChrome/156.0.0.0 Safari/537.36",
     ),
+    ("sec-ch-ua", '"Not:A-Brand";v="8", "Chromium";v="156"'),
+    ("sec-ch-ua-mobile", "?0"),
+    ("accept", "*/*"),
+    ("origin", "http://localhost:8888"),
+    ("sec-fetch-site", "cross-site"),
+    ("sec-fetch-mode", "cors"),
+    ("sec-fetch-dest", "empty"),
+    ("referer", "http://localhost:8888/"),
+    ("accept-encoding", "gzip, deflate, br, zstd"),
+    ("accept-language", "en-US,en;q=0.9"),
+    ("priority", "u=1, i"),
 ]
-"""A browser poll's request headers, as from a notebook page at ``localhost:8888``."""
+"""A browser poll's request headers after the pseudo-headers, in Chromium's order: recorded
+(``HTTP2_SESSION_SEND_HEADERS`` in its NetLog, 2026-12-01) for a ``fetch()`` from a page on
+``http://localhost:PORT`` to lesson 13's HTTPS origin, the page's port put at 8888 (where a
+JupyterLab usually is)."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +103,11 @@ async def _read_body(reader: asyncio.StreamReader, head: bytes) -> None:
     await reader.readuntil(b"\r\n")  # the blank line after the last chunk
 
 
-async def http2_polls(origin: str, paths: list[str]) -> list[Poll]:
-    """A GET of each path, one after the other, on one HTTP/2 connection over TLS."""
+async def http2_polls(
+    origin: str, paths: list[str], *, received: bytearray | None = None
+) -> list[Poll]:
+    """A GET of each path, one after the other, on one HTTP/2 connection over TLS; every byte
+    the server sent (its frames, decrypted) is appended to ``received`` when given."""
     parts = urlsplit(origin)
     reader, writer = await asyncio.open_connection(parts.hostname, parts.port, ssl=_tls("h2"))
     connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
@@ -124,6 +134,8 @@ async def http2_polls(origin: str, paths: list[str]) -> list[Poll]:
                 if not data:
                     raise ConnectionError("the server closed the HTTP/2 connection")
                 frames.feed(data)
+                if received is not None:
+                    received += data
                 for event in connection.receive_data(data):
                     ended = ended or (
                         isinstance(event, h2.events.StreamEnded) and event.stream_id == stream_id
