@@ -237,3 +237,18 @@ def test_the_head_timeout_does_not_cut_an_open_websocket_or_stream(feed):
 
 def test_the_feed_asks_for_the_runtimes_20_second_head_timeout_by_default():
     assert make_app(Feed())[runtime.HEAD_TIMEOUT_KEY] == runtime.HEAD_TIMEOUT == 20.0
+
+
+def test_the_limit_counts_a_compressed_message_after_inflating_it(feed_server):
+    url = ws_url(feed_server)
+
+    async def scenario():
+        async with websockets.connect(url, max_size=None, compression="deflate") as ws:
+            assert "permessage-deflate" in ws.response.headers["Sec-WebSocket-Extensions"]
+            await ws.send("x" * 100 * 1024)  # 100 KiB of x: a few hundred bytes deflated
+            closed = await closed_with(ws)
+        return closed, await publish_and_read(url, "still serving")
+
+    (code, reason), after = asyncio.run(scenario())
+    assert (code, reason) == (1009, "message too big: this server takes at most 65536 bytes")
+    assert after == "still serving"
