@@ -7,7 +7,8 @@ The tidy version (the default) does what a React component's cleanup does in the
 example: before opening its stream it closes the one the previous run of the same cell opened,
 and it closes its own when its output is removed from the page. The leaky version just opens
 another stream every time the cell runs, and a browser allows only six connections per origin
-over HTTP/1.1. The box around it is ``lab.live_output``'s.
+over HTTP/1.1. The address opened is the box's ``data-address`` (and its tooltip). The box
+around it is ``lab.live_output``'s.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from lab.reach import BrowserURL, browser_url, js_address
 
 SCRIPT = """  const url = {url}, key = {key}, tidy = {tidy};
   const list = element.querySelector(".events");
+  element.dataset.address = element.title = url;
   const source = tidy ? replacing(key, () => new EventSource(url)) : new EventSource(url);
   if (tidy) whenRemoved(() => source.close());
   source.onopen = () => {{ state.textContent = "open"; }};

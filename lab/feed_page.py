@@ -5,7 +5,8 @@
 feed's ``/ws`` (``url`` as given, or a ``lab.reach.BrowserURL``: ``show_feed_socket`` routes
 the learner's browser), sends ``{"text": "hello from your browser"}`` up as soon as it opens,
 and lists every post that comes down, its own among them. The element's ``data-posts`` holds
-the texts received, as JSON, for a headless browser to read. A re-run closes the previous
+the texts received, as JSON, for a headless browser to read, and ``data-address`` (also its
+tooltip) the address it opened. A re-run closes the previous
 run's socket; removing the output closes it too. The box is ``lab.live_output``'s.
 """
 
@@ -24,7 +25,9 @@ SCRIPT = """  const list = element.querySelector(".posts"), texts = [];
     line.textContent = text;
     list.appendChild(line);
   }};
-  const ws = replacing({key}, () => new WebSocket({url}));
+  const url = {url};
+  element.dataset.address = element.title = url;
+  const ws = replacing({key}, () => new WebSocket(url));
   whenRemoved(() => ws.close(1000, "output removed"));
   ws.onopen = () => {{
     state.textContent = "open";
