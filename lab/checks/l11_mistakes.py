@@ -168,6 +168,12 @@ MISTAKES: dict[str, tuple[str, str]] = {
         "in unsubscribe, forget the client's queue as well as its task: "
         "`self.queues.pop(client, None)`.",
     ),
+    "queue full": (
+        "{method} raised asyncio.QueueFull{at}: a client's queue was full, `limit` posts waiting "
+        "for it, because it had stopped reading.",
+        "catch it and drop that client: `except asyncio.QueueFull: self.unsubscribe(client)` "
+        "then `client.close(TOO_SLOW, 'too slow')`, and go on with the next one.",
+    ),
     "unsubscribed twice": (
         "unsubscribe(client) raised {error}{at}: the stalled client's handler unsubscribes it when "
         "its connection ends, after publish had already dropped (and unsubscribed) it.",
@@ -219,6 +225,8 @@ def crashed(error: BaseException, method: str) -> CheckFailed | Symptom:
     where = learner_line(error, method)
     facts = {"method": method, "error": f"{type(error).__name__}: {error}"}
     facts["at"] = f" ({where})" if where else ""
+    if isinstance(error, asyncio.QueueFull):
+        return Symptom("queue full", **facts)
     if isinstance(error, KeyError) and method == "unsubscribe":
         return Symptom("unsubscribed twice", **facts)
     if isinstance(error, RuntimeError) and "changed size during iteration" in str(error):

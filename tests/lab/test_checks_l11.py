@@ -29,12 +29,18 @@ class Right:
         self.tasks: dict = {}
 
     def subscribe(self, client) -> None:
-        queue = asyncio.Queue(maxsize=self.limit)
+        queue = self.new_queue()
         self.queues[client] = queue
         self.tasks[client] = asyncio.create_task(self._write(client, queue))
 
+    def new_queue(self) -> asyncio.Queue:
+        return asyncio.Queue(maxsize=self.limit)
+
     def unsubscribe(self, client) -> None:
         self.queues.pop(client, None)
+        self.cancel(client)
+
+    def cancel(self, client) -> None:
         task = self.tasks.pop(client, None)
         if task is not None:
             task.cancel()
@@ -121,10 +127,8 @@ class TimeoutPerSend(Right):
 
 
 class Unbounded(Right):
-    def subscribe(self, client) -> None:
-        queue = asyncio.Queue()  # no maxsize: it never fills
-        self.queues[client] = queue
-        self.tasks[client] = asyncio.create_task(self._write(client, queue))
+    def new_queue(self) -> asyncio.Queue:
+        return asyncio.Queue()  # no maxsize: it never fills
 
 
 class BlockingPut(Right):
@@ -137,6 +141,12 @@ class TaskPerPost(Right):
     def publish(self, message: str) -> None:
         for client in list(self.queues):
             asyncio.create_task(client.send(message))
+
+
+class LetsQueueFullOut(Right):
+    def publish(self, message: str) -> None:
+        for queue in list(self.queues.values()):
+            queue.put_nowait(message)
 
 
 class DiscardsWhenFull(Right):
@@ -183,9 +193,7 @@ class UnsubscribeKeepsTheTask(Right):
 
 class UnsubscribeKeepsTheQueue(Right):
     def unsubscribe(self, client) -> None:
-        task = self.tasks.pop(client, None)
-        if task is not None:
-            task.cancel()
+        self.cancel(client)
 
     def drop(self, client) -> None:
         self.unsubscribe(client)
@@ -195,9 +203,7 @@ class UnsubscribeKeepsTheQueue(Right):
 
 class KeepsTheDropped(Right):
     def drop(self, client) -> None:
-        task = self.tasks.pop(client, None)
-        if task is not None:
-            task.cancel()
+        self.cancel(client)
         client.close(TOO_SLOW, "too slow")
 
 
@@ -217,10 +223,8 @@ class OverTheDict(Right):
 
 
 class BoundOneShort(Right):
-    def subscribe(self, client) -> None:
-        queue = asyncio.Queue(maxsize=self.limit - 1)
-        self.queues[client] = queue
-        self.tasks[client] = asyncio.create_task(self._write(client, queue))
+    def new_queue(self) -> asyncio.Queue:
+        return asyncio.Queue(maxsize=self.limit - 1)
 
 
 class BoundOneOver(Unbounded):
@@ -234,19 +238,16 @@ class BoundOneOver(Unbounded):
 
 class StopsAtTheDrop(Right):
     def publish(self, message: str) -> None:
-        for client, queue in list(self.queues.items()):
-            try:
-                queue.put_nowait(message)
-            except asyncio.QueueFull:
+        for client in list(self.queues):
+            if self.queues[client].full():
                 self.drop(client)
-                break
+                return  # the clients after it never get this post
+            self.queues[client].put_nowait(message)
 
 
 class LastInFirstOut(Right):
-    def subscribe(self, client) -> None:
-        queue = asyncio.LifoQueue(maxsize=self.limit)
-        self.queues[client] = queue
-        self.tasks[client] = asyncio.create_task(self._write(client, queue))
+    def new_queue(self) -> asyncio.Queue:
+        return asyncio.LifoQueue(maxsize=self.limit)
 
 
 class OnlyTheLatest(Right):
@@ -310,6 +311,7 @@ def test_a_right_broadcaster_passes(broadcaster, capsys):
         (BlockingPut, "awaits the clients one after another"),
         (Unbounded, "a queue without a bound"),
         (TaskPerPost, "a task per post and per client"),
+        (LetsQueueFullOut, "publish raised asyncio.QueueFull"),
         (DiscardsWhenFull, "missing in between, and no close frame"),
         (DropsOldest, "missing in between, and no close frame"),
         (DropsSilently, "dropped without a word"),
