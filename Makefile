@@ -9,15 +9,17 @@ KERNEL_SPEC := $(VENV)/share/jupyter/kernels/$(KERNEL)/kernel.json
 # `make user-kernel`, for a JupyterLab of your own: a user-wide name unique to this checkout.
 USER_KERNEL := $(KERNEL)-$(shell printf %s "$(CURDIR)" | cksum | cut -d' ' -f1)
 PYTEST_NOTEBOOKS := --nbval-lax --nbval-current-env --nbval-cell-timeout=180
+# nbval's green runs go into the book's execution cache, so `make site` after them executes nothing.
+KEEP_EXECUTED := -p keep_executed --keep-executed=build/site/cache
 
-.PHONY: setup lab user-kernel test lint unit notebooks exercises run bench clean
+.PHONY: setup lab user-kernel test lint unit notebooks exercises site run bench clean
 
 setup: $(STAMP) $(KERNEL_SPEC)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --editable '.[dev]'
+	$(BIN)/python -m pip install --quiet --editable '.[dev,site]'
 	touch $(STAMP)
 
 $(KERNEL_SPEC): $(STAMP)
@@ -39,13 +41,15 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python tools/make_exercises.py --check
 	$(BIN)/python tools/navigation.py --check
-	$(BIN)/python -m pytest tests notebooks solutions $(PYTEST_NOTEBOOKS)
+	$(BIN)/python -m pytest tests notebooks solutions $(PYTEST_NOTEBOOKS) $(KEEP_EXECUTED)
+	$(BIN)/python tools/make_site.py
+	$(BIN)/python tools/check_site.py
 
 unit: setup
 	$(BIN)/python -m pytest tests
 
 notebooks: setup
-	$(BIN)/python -m pytest notebooks solutions $(PYTEST_NOTEBOOKS)
+	$(BIN)/python -m pytest notebooks solutions $(PYTEST_NOTEBOOKS) $(KEEP_EXECUTED)
 
 exercises: setup
 	$(BIN)/python tools/make_exercises.py
@@ -54,10 +58,15 @@ navigation: setup
 	$(BIN)/python tools/navigation.py
 	$(BIN)/python tools/make_exercises.py
 
-run: setup
-	$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=180 \
-		--output-dir build/html notebooks/*.ipynb
-	@echo "open build/html/ in a browser"
+# The course as a book (build/site/html): every written lesson executed (cached: a rebuild runs
+# only lessons whose code changed), with navigation, contents and search; then checked.
+# SITE_FLAGS=--solutions publishes the worked solutions too.
+site: setup
+	$(BIN)/python tools/make_site.py $(SITE_FLAGS)
+	$(BIN)/python tools/check_site.py $(filter --solutions,$(SITE_FLAGS))
+
+# The old name: `make run` wrote loose HTML files; the book replaces them.
+run: site
 
 bench: setup
 	$(BIN)/python tools/bench.py --out build/bench.json
