@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import nbformat
 import pytest
 from jupyter_lab import lab_server, namespace_problem, run_all
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 from support import needs
 
 from lab.browser import open_browser
@@ -29,6 +30,8 @@ CELLS = [
 ]
 """The lessons' own cells: imports, the servers, the live boxes."""
 
+EVENTS = "document.querySelectorAll('.course-eventsource .events div').length"
+POSTS = "JSON.parse(document.querySelector('.course-feed-socket')?.dataset.posts || '[]').length"
 ROUTE = "from lab.reach import decide\nprint('route:', decide().mode)"
 
 
@@ -56,13 +59,13 @@ async def what_the_browser_shows(root, isolated: bool) -> dict:
         await page.goto(f"{lab.url}/lab/tree/lessons.ipynb?token={lab.token}")
         await run_all(page)
         wait = {"timeout": scaled(90) * 1000}
-        await page.wait_for_function(
-            "document.querySelectorAll('.course-eventsource .events div').length >= 2", **wait
-        )
-        await page.wait_for_function(
-            "JSON.parse(document.querySelector('.course-feed-socket')?.dataset.posts || '[]')"
-            ".length >= 4", **wait
-        )  # fmt: skip
+        try:
+            await page.wait_for_function(f"{EVENTS} >= 2 && {POSTS} >= 4", **wait)
+        except PlaywrightTimeout:
+            boxes = await page.locator(".course-eventsource, .course-feed-socket").evaluate_all(
+                "boxes => boxes.map(b => [b.dataset.address, b.innerText])"
+            )
+            raise AssertionError(f"the live boxes never showed their events: {boxes}") from None
         route = page.locator(".jp-OutputArea-output", has_text=re.compile(r"^route: "))
         await route.first.wait_for(**wait)
         return {
