@@ -145,7 +145,8 @@ MISTAKES: dict[str, tuple[str, str]] = {
     ),
     "fast repeated": (
         "fast client {name} received post(s) {repeated_s} more than once.",
-        "put each post once into each client's queue.",
+        "put each post once into each client's queue, and send each message you take from it "
+        "once: `message = await queue.get()` inside the loop, then `await client.send(message)`.",
     ),
     "fast reordered": (
         "fast client {name} received the posts in the order {got_s}.",

@@ -29,6 +29,8 @@ AFTER = 3
 """Posts published after the drop, which the fast clients must still get."""
 WAIT = 1.0
 """Seconds (scaled) every fast client has to receive a post, and publish to return."""
+PLAY_LIMIT = 40
+"""Seconds (scaled) the whole scenario may take: every wait in it is bounded, this bounds all."""
 SLOWED = 5
 """The first paced posts, whose delay is the fast clients' usual one."""
 
@@ -52,23 +54,35 @@ class Run:
 
     async def play(self) -> None:
         try:
-            names = [str(k) for k in range(1, FAST + 1)]
-            for name in names:  # the stalled client in the middle: half subscribe after it
-                if name == str(FAST // 2 + 1):
-                    self.stalled = await Reader.connect(self.url, STALLED, stalled=True)
-                self.fast.append(await Reader.connect(self.url, name))
-            await self.stage.wait_for_clients([*names, STALLED])
-            self._crashes()
-            await self._burst()
-            await self._until_dropped()
-            await self._after_the_drop()
-            await self._leave()
+            async with asyncio.timeout(scaled(PLAY_LIMIT)) as timer:
+                try:
+                    await self._steps()
+                except asyncio.CancelledError:
+                    if timer.expired():
+                        problem = f"the check gave up after {scaled(PLAY_LIMIT):g} s, at post "
+                        problem += f"{self.number}: your broadcaster kept it waiting."
+                        hint = "wait only in each client's own task (its queue, its sends)."
+                        raise fail(EXERCISE, problem, hint) from None
+                    raise
         finally:
             for reader in [*self.fast, *([self.stalled] if self.stalled else [])]:
                 await reader.abort()
             await self.stage.release()
 
     # -- the steps ------------------------------------------------------------------------
+
+    async def _steps(self) -> None:
+        names = [str(k) for k in range(1, FAST + 1)]
+        for name in names:  # the stalled client in the middle: half subscribe after it
+            if name == str(FAST // 2 + 1):
+                self.stalled = await Reader.connect(self.url, STALLED, stalled=True)
+            self.fast.append(await Reader.connect(self.url, name))
+        await self.stage.wait_for_clients([*names, STALLED])
+        self._crashes()
+        await self._burst()
+        await self._until_dropped()
+        await self._after_the_drop()
+        await self._leave()
 
     async def _burst(self) -> None:
         """``limit`` posts at once: a fast client's queue must hold them all."""
@@ -197,6 +211,8 @@ class Run:
             dropped = self.stage.clients[STALLED].closes
             if dropped and dropped[0][2] == n:
                 raise Symptom("fast lost at the drop", names=missing, n=n)
+            if any(len(set(r.got)) < len(r.got) for r in self.fast):
+                self._fast_got_everything()  # names the post sent twice
             if self.stage.clients[STALLED].stalled:
                 raise self._blocked(n)
             raise Symptom("not delivered", n=n, missing=missing, wait=scaled(WAIT))
@@ -235,11 +251,11 @@ class Run:
             repeated = sorted({n for n in reader.got if reader.got.count(n) > 1})
             missing = sorted(set(expected) - set(reader.got))
             name = reader.name
+            if repeated:
+                raise Symptom("fast repeated", name=name, repeated_s=spans(repeated))
             if missing:
                 where = f" (of posts {spans(expected)})"
                 raise Symptom("fast lost", name=name, missing_s=spans(missing), where=where)
-            if repeated:
-                raise Symptom("fast repeated", name=name, repeated_s=spans(repeated))
             raise Symptom("fast reordered", name=name, got_s=short(reader.got, 100))
 
     async def _never_dropped(self) -> None:
@@ -249,9 +265,9 @@ class Run:
         if client.most_in_flight > 1:
             raise Symptom("task per post", most=client.most_in_flight)
         self.stalled.start()
-        count = -1
-        while count != len(self.stalled.got):  # read until quiet
-            count = len(self.stalled.got)
+        count, deadline = -1, asyncio.get_running_loop().time() + scaled(5)
+        while count != len(self.stalled.got) and asyncio.get_running_loop().time() < deadline:
+            count = len(self.stalled.got)  # read until quiet
             await asyncio.sleep(scaled(0.3))
         got = list(self.stalled.got)
         if len(set(got)) >= self.number:

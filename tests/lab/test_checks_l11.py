@@ -286,6 +286,29 @@ class NeverSends(Right):
         self.queues[client] = asyncio.Queue(maxsize=self.limit)
 
 
+class NonBlockingButAsync(Right):
+    """Right too: an `async def` publish that awaits nothing a client can hold up."""
+
+    async def publish(self, message: str) -> None:
+        Right.publish(self, message)
+
+
+class BreaksOnAPost(Right):
+    async def _write(self, client, queue) -> None:
+        while True:
+            message = await queue.get()
+            if message.startswith("post 12\n"):
+                raise ValueError("cannot send post 12")
+            await client.send(message)
+
+
+class SendsForEver(Right):
+    async def _write(self, client, queue) -> None:
+        message = await queue.get()
+        while True:
+            await client.send(message)
+
+
 class NotWritten:
     def __init__(self, limit: int = 16) -> None:
         self.limit = limit
@@ -296,7 +319,9 @@ class NotWritten:
     def publish(self, message): ...
 
 
-@pytest.mark.parametrize("broadcaster", [Right, WithADeque], ids=["queues", "deques"])
+@pytest.mark.parametrize(
+    "broadcaster", [Right, WithADeque, NonBlockingButAsync], ids=["queues", "deques", "async"]
+)
 def test_a_right_broadcaster_passes(broadcaster, capsys):
     assert_passes(checks.check_11_broadcaster, broadcaster, exercise="11.1", capsys=capsys)
 
@@ -331,6 +356,8 @@ def test_a_right_broadcaster_passes(broadcaster, capsys):
         (AsyncSubscribe, "`subscribe(client)` is an `async def` function"),
         (WrapsTheMessage, "which is not a post as published"),
         (NeverSends, "nothing sent it to them"),
+        (BreaksOnAPost, "_write raised ValueError: cannot send post 12"),
+        (SendsForEver, "received post(s) 1 more than once"),
     ],
 )
 def test_each_typical_mistake_gets_a_message_naming_it(broadcaster, says):
