@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from servers.fanout import SSE_BARE, SSE_CHUNKED, Hubs, Stream, missed, pieces, post_event
 from servers.feed.model import Feed
-from servers.http import compact_json, parse_post_id
-from servers.sse import encode_comment, encode_event
+from servers.http import parse_post_id
+from servers.sse import encode_event
 from servers.stalls import unwatch, watch_stream
 
 HEADERS = {
@@ -44,34 +45,44 @@ class EventOptions:
 
 
 def routes(feed_of: Callable[[web.Request], Feed], options: EventOptions) -> list:
-    """``GET /events`` on the feed ``feed_of(request)`` (looked up per request)."""
+    """``GET /events`` on the feed ``feed_of(request)`` (looked up per request), its posts
+    written by one broadcaster per feed (``servers.fanout``, lesson 11)."""
+    hubs = Hubs(options.heartbeat)
 
     async def events(request: web.Request) -> web.StreamResponse:
-        return await stream_events(request, feed_of(request), options)
+        return await stream_events(request, feed_of(request), options, hubs)
 
     return [web.get("/events", events)]
 
 
 async def stream_events(
-    request: web.Request, feed: Feed, options: EventOptions
+    request: web.Request, feed: Feed, options: EventOptions, hubs: Hubs | None = None
 ) -> web.StreamResponse:
     """``GET /events``: replay after ``Last-Event-ID``, then every new post, until the client
     goes away, the server stops, or the client accepts no write for the app's
     ``write_timeout`` (``servers.stalls``): then its connection is let go and this handler
-    is cancelled."""
+    is cancelled. The posts come from ``hubs``' broadcaster for ``feed`` (``servers.fanout``)
+    while the client keeps up, from this handler's own awaited writes while it catches up."""
     response = web.StreamResponse(headers=HEADERS)
     await response.prepare(request)
     key = watch_stream(request, cancel=True)
     try:
         await response.write(f"retry: {options.retry_ms}\n\n".encode())
         last_seen = await _resume_point(request, response, feed)
-        while True:
-            posts = await feed.wait_for_posts(last_seen, options.heartbeat)
-            if not posts:
-                await response.write(encode_comment("heartbeat"))
-                continue
-            await response.write(b"".join(post_event(post) for post in posts))
-            last_seen = posts[-1]["id"]
+        chunked = response.headers.get("Transfer-Encoding", "").lower() == "chunked"
+        stream = Stream(request.transport, SSE_CHUNKED if chunked else SSE_BARE, last_seen)
+        hub = (hubs or Hubs(options.heartbeat)).of(feed)
+
+        async def catch_up(stream: Stream, upto: int) -> None:
+            posts = [post for post in feed.since(stream.cursor) if post["id"] <= upto]
+            gap = missed(feed, stream.cursor, posts)
+            if gap:
+                await response.write(gap)
+            for piece in pieces(posts, post_event):  # awaited: drained as it goes
+                await response.write(piece)
+            stream.cursor = upto
+
+        await hub.serve(stream, catch_up)
     except ConnectionResetError:
         pass  # the client went away mid-write
     finally:
@@ -79,18 +90,14 @@ async def stream_events(
     return response
 
 
-def post_event(post: dict) -> bytes:
-    """A post as one SSE event: ``id`` the post's id, ``data`` its JSON."""
-    return encode_event(compact_json(post), id=post["id"])
-
-
 async def _resume_point(request: web.Request, response: web.StreamResponse, feed: Feed) -> int:
     """Where to resume, telling the client when it cannot be where it left off.
 
     A new client (no id) starts from now. A client whose id is older than the history holds
-    gets a ``gap`` event before the posts still held. An id that is not a post id, or one
-    ahead of the feed (the server restarted with a new feed), gets a ``reset`` event saying
-    why and where the stream resumes; the stream goes on either way.
+    gets a ``gap`` event before the posts still held (written with them, ``missed``). An id
+    that is not a post id, or one ahead of the feed (the server restarted with a new feed),
+    gets a ``reset`` event saying why and where the stream resumes; the stream goes on
+    either way.
     """
     value = request.headers.get("Last-Event-ID", request.query.get("lastEventId", ""))
     if value == "":
@@ -105,10 +112,6 @@ async def _resume_point(request: web.Request, response: web.StreamResponse, feed
             "the feed was restarted; resuming from its first post"
         )
         return await _reset(response, reason, 0)
-    oldest = feed.oldest_id
-    if oldest and last_seen + 1 < oldest:
-        notice = {"missed_after": last_seen, "oldest_held": oldest}
-        await response.write(encode_event(json.dumps(notice), event="gap"))
     return last_seen
 
 

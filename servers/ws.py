@@ -19,6 +19,7 @@ from collections.abc import Callable
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from servers import origins
+from servers.fanout import WEBSOCKET, Hub, Hubs, Stream
 from servers.feed.model import Feed, PostNotTaken
 from servers.http import compact_json, json_error, parse_post_id
 from servers.stalls import SLOW_FAREWELL, unwatch, watch_stream
@@ -40,9 +41,10 @@ def routes(
     """``GET /ws`` on the feed ``feed_of(request)``; each open socket is kept in ``sockets``
     (for ``close_all`` when the server stops); ``guard`` holds lesson 12's limits."""
     guard = guard or Guard()
+    hubs = Hubs()  # lesson 11: one broadcaster per feed writes each post to every socket
 
     async def ws(request: web.Request) -> web.StreamResponse:
-        return await websocket(request, feed_of(request), sockets, allowed_origins, guard)
+        return await websocket(request, feed_of(request), sockets, allowed_origins, guard, hubs)
 
     return [web.get("/ws", ws)]
 
@@ -53,6 +55,7 @@ async def websocket(
     sockets: weakref.WeakSet,
     allowed_origins: frozenset[str] | None,
     guard: Guard,
+    hubs: Hubs | None = None,
 ) -> web.StreamResponse:
     """``GET /ws``: posts down, ``{"text": ...}`` up, on one connection."""
     refused = origins.refusal(request.headers.get("Origin"), allowed_origins)
@@ -67,7 +70,8 @@ async def websocket(
     key = watch_stream(request, SLOW_FAREWELL)  # lesson 11: a stalled socket is let go, 4008
     sockets.add(ws)
     guard.opened(address)
-    pushing = asyncio.ensure_future(_push_posts(ws, feed, since))
+    hub = hubs.of(feed) if hubs is not None else None
+    pushing = asyncio.ensure_future(_push_posts(ws, feed, since, hub, request.transport))
     try:
         await _receive(ws, feed, guard)
     finally:
@@ -79,7 +83,24 @@ async def websocket(
     return ws
 
 
-async def _push_posts(ws: web.WebSocketResponse, feed: Feed, since: int) -> None:
+async def _push_posts(
+    ws: web.WebSocketResponse, feed: Feed, since: int, hub: Hub | None = None, transport=None
+) -> None:
+    """Every post after ``since`` to ``ws``: written by ``hub`` while the socket keeps up
+    (lesson 11, ``servers.fanout``), else (a compressed socket: each frame its own) one by
+    one with awaited sends."""
+    if hub is not None and transport is not None and not ws.compress:
+
+        async def catch_up(stream: Stream, upto: int) -> None:
+            for post in feed.since(stream.cursor):
+                if post["id"] > upto:
+                    break
+                await ws.send_str(compact_json(post))
+            stream.cursor = upto
+
+        stream = Stream(transport, WEBSOCKET, since, lambda: ws.closed or transport.is_closing())
+        await hub.serve(stream, catch_up, for_socket=True)
+        return
     while not ws.closed:
         posts = await feed.wait_for_posts(since, 30.0, for_socket=True)
         for post in posts:

@@ -10,8 +10,12 @@ to a folder beside it, and a table to stdout:
   route, and the feed's ``/ws`` (a post published and pushed back), each against the raw TCP
   echo in alternated rounds (``lab.roundtrips.alternate``), with the per-round gaps; the course
   promises the hand-written echo within 2x;
-- an SSE fan-out of posts to 1000 connected clients, p50 and p99, against a reference server
-  built on aiohttp-sse the usual way (a queue per client); the promise: p99 no worse;
+- an SSE fan-out of posts to 1000 connected clients, p50 and p99 and the server's CPU per
+  post, against a reference server built on aiohttp-sse the usual way (a queue per client);
+  the same for WebSockets against an aiohttp broadcast loop awaiting each socket in turn;
+  lesson 11's target: at most 0.5x the reference's p99 and CPU per post, rounds alternated;
+- slow consumers: 20 fast SSE clients' p99 with 20 stalled clients beside them (raw sockets
+  that never read) over their p99 without, rounds alternated in one run; the promise: 2x;
 - idle connections held and the memory each costs, for SSE and WebSocket (lesson 08's round);
 - the SSE parser's throughput (MB/s), against httpx-sse's decoder on the same bytes in the same
   chunks, rounds alternated: in 64 KiB reads, and the whole stream in one chunk (a parser whose
@@ -47,6 +51,7 @@ from lab.echo import (
 from lab.loadgen import SOCKETS_PER_CLIENT, Group, LoadGenerator
 from lab.roundtrips import Comparison, alternate
 from lab.shootout import Transport, loop_cpu_seconds, run_round
+from lab.slow_sockets import stalled_client
 from lab.stats import check_delivered_once_in_order, summarize
 from lab.streams import open_streams, read_to_end
 from servers import runtime, serve
@@ -59,6 +64,10 @@ from servers.timing import wait_until
 
 FANOUT_CLIENTS = 1000
 FANOUT_POSTS = 10
+FANOUT_SPACING = 0.5
+"""Seconds between two fan-out posts: one post's deliveries to a thousand clients end before
+the next (the load generator, one Python process reading every stream through its byte
+meter, takes a few hundred milliseconds per post on a busy 2-core machine)."""
 
 
 def time_stop(streams: int) -> float:
@@ -139,40 +148,127 @@ def make_reference_sse_app() -> tuple[web.Application, set, callable]:
     return app, queues, publish
 
 
-def fan_out(url: str, parked, publish, clients: int) -> tuple[list[float], float]:
-    """Latencies of ``FANOUT_POSTS`` posts, 0.2 s apart, to ``clients`` SSE clients,
-    and the server loop's CPU seconds per post."""
-    with LoadGenerator(url, [Group("sse", "sse", clients)]) as load:
-        wait_until(lambda: parked() >= clients, 60, "every SSE client connected")
+def make_reference_ws_app() -> tuple[web.Application, set, callable]:
+    """The usual aiohttp WebSocket broadcast: a set of sockets, and per post a loop that
+    awaits ``send_str`` on each in turn (aiohttp's own examples broadcast this way).
+
+    Returns the app, the set of open sockets, and ``publish(text)`` for any thread.
+    """
+    sockets: set[web.WebSocketResponse] = set()
+    next_id = iter(range(1, 1 << 62))
+
+    async def ws(request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        sockets.add(socket)
+        try:
+            async for _ in socket:
+                pass
+        finally:
+            sockets.discard(socket)
+        return socket
+
+    async def broadcast(post: dict) -> None:
+        message = json.dumps(post)
+        for socket in list(sockets):
+            await socket.send_str(message)
+
+    def publish(text: str) -> dict:
+        post = {"id": next(next_id), "text": text, "ts": time.time()}
+        asyncio.run_coroutine_threadsafe(broadcast(post), runtime.loop())
+        return post
+
+    app = web.Application()
+    app.router.add_get("/ws", ws)
+    return app, sockets, publish
+
+
+def fan_out(
+    url: str, parked, publish, clients: int, kind: str = "sse"
+) -> tuple[list[float], float]:
+    """Latencies of ``FANOUT_POSTS`` posts, ``FANOUT_SPACING`` apart, to ``clients`` clients
+    of ``kind`` ("sse" or "ws"), and the server loop's CPU seconds per post."""
+    with LoadGenerator(url, [Group(kind, kind, clients)]) as load:
+        wait_until(lambda: parked() >= clients, 60, f"every {kind} client connected")
         ids, cpu_before = [], loop_cpu_seconds()
         for n in range(FANOUT_POSTS):
-            time.sleep(0.2)
+            time.sleep(FANOUT_SPACING)
             ids.append(publish(f"fan-out {n}")["id"])
         time.sleep(1.0)
         cpu = (loop_cpu_seconds() - cpu_before) / FANOUT_POSTS
-    check_delivered_once_in_order(load.results["sse"].received_ids(), ids)
-    return load.results["sse"].latencies(), cpu
+    check_delivered_once_in_order(load.results[kind].received_ids(), ids)
+    return load.results[kind].latencies(), cpu
 
 
-def fan_outs(clients: int) -> tuple[dict[str, list[float]], dict[str, float]]:
-    """The course's ``/events`` and the reference, twice each in turn (A B A B), so
-    the second runs first once; latencies pooled, CPU per post averaged."""
-    latencies: dict[str, list[float]] = {"course /events": [], "aiohttp-sse reference": []}
+FAN_OUTS = {
+    "sse": ("course /events", "aiohttp-sse reference", make_reference_sse_app),
+    "ws": ("course /ws", "aiohttp WebSocket broadcast", make_reference_ws_app),
+}
+"""Per client kind: the course's route, its reference's name, and the reference's maker."""
+
+
+def fan_outs(clients: int, kind: str = "sse") -> tuple[dict[str, list[float]], dict[str, float]]:
+    """The course's ``/events`` (or ``/ws``) and its reference, twice each in turn (A B A B),
+    so the second runs first once; latencies pooled, CPU per post averaged."""
+    ours, reference, make_reference = FAN_OUTS[kind]
+    latencies: dict[str, list[float]] = {ours: [], reference: []}
     cpu: dict[str, list[float]] = {name: [] for name in latencies}
-    for name in ["course /events", "aiohttp-sse reference"] * 2:
-        if name == "course /events":
+    for name in [ours, reference] * 2:
+        if name == ours:
             feed = Feed()
-            with serve(make_app(feed), name="bench-sse-course") as server:
+            with serve(make_app(feed), name="bench-fan-out-course") as server:
                 values, per_post = fan_out(
-                    server.url, lambda f=feed: f.waiting, feed.publish, clients
+                    server.url, lambda f=feed: f.waiting, feed.publish, clients, kind
                 )
         else:
-            app, queues, publish = make_reference_sse_app()
-            with serve(app, name="bench-sse-reference") as server:
-                values, per_post = fan_out(server.url, lambda q=queues: len(q), publish, clients)
+            app, held, publish = make_reference()
+            with serve(app, name="bench-fan-out-reference") as server:
+                values, per_post = fan_out(
+                    server.url, lambda h=held: len(h), publish, clients, kind
+                )
         latencies[name] += values
         cpu[name].append(per_post)
     return latencies, {name: statistics.mean(values) for name, values in cpu.items()}
+
+
+SLOW_FAST_CLIENTS = 20
+SLOW_STALLED = 20
+SLOW_POSTS = 40
+SLOW_TEXT = "x" * 900
+
+
+def slow_consumer_rounds(rounds: int = 4) -> dict[str, list[float]]:
+    """The fast clients' latencies with and without stalled ones, rounds alternated.
+
+    Each round serves a fresh feed (``write_timeout`` 2 s) to ``SLOW_FAST_CLIENTS`` SSE
+    readers in a separate process and publishes ``SLOW_POSTS`` posts of 900 characters,
+    50 ms apart; every other round also holds ``SLOW_STALLED`` stalled clients (half SSE,
+    half WebSocket: raw sockets that send their request and never read). Latencies pooled
+    per kind of round; every fast client must get every post in order."""
+    latencies: dict[str, list[float]] = {"without stalled clients": [], "with stalled clients": []}
+    for n in range(rounds):
+        with_stalled = n % 2 == 1
+        feed = Feed()
+        with serve(make_app(feed, write_timeout=2.0), name="bench-slow") as server:
+            with LoadGenerator(server.url, [Group("fast", "sse", SLOW_FAST_CLIENTS)]) as load:
+                kinds = ["sse", "ws"] * (SLOW_STALLED // 2) if with_stalled else []
+                stalled = [stalled_client(server.port, kind) for kind in kinds]
+                everyone = SLOW_FAST_CLIENTS + len(kinds)
+                wait_until(lambda f=feed, n=everyone: f.waiting >= n, 60,
+                           "the fast and stalled clients connected")  # fmt: skip
+                ids = []
+                for _ in range(SLOW_POSTS):
+                    time.sleep(0.05)
+                    ids.append(feed.publish(SLOW_TEXT)["id"])
+                every_post = SLOW_FAST_CLIENTS * SLOW_POSTS
+                wait_until(lambda g=load, n=every_post: g.mark()["fast"]["deliveries"] >= n,
+                           60, "every fast client's posts")  # fmt: skip
+            for sock in stalled:
+                sock.close()
+        check_delivered_once_in_order(load.results["fast"].received_ids(), ids)
+        name = "with stalled clients" if with_stalled else "without stalled clients"
+        latencies[name] += load.results["fast"].latencies()
+    return latencies
 
 
 def memory_per_connection(clients: int) -> dict[str, float]:
@@ -245,6 +341,17 @@ def parser_throughput(stream: bytes, chunk: int, rounds: int) -> dict[str, list[
     return speeds
 
 
+def fan_out_rows(label: str, short: str, figures: dict, cpu: dict, names: tuple) -> list:
+    """The table's rows for one fan-out: p50, p99 and CPU per post, the course's beside its
+    reference's (``names``: an entry of ``FAN_OUTS``)."""
+    ours, reference = names[0], names[1]
+    return [
+        *[(f"{label} fan-out {q}", figures[ours][q], f"{short} {q}", figures[reference][q])
+          for q in ("p50", "p99")],
+        (f"{label} fan-out: server CPU per post", cpu[ours], short, cpu[reference]),
+    ]  # fmt: skip
+
+
 def plot(samples: dict[str, list[float]], title: str, path: Path) -> None:
     fig, ax = plots.figure(title)
     for color, (label, values) in zip(plots.SEQUENCE, samples.items(), strict=False):
@@ -290,11 +397,20 @@ def main(argv: list[str] | None = None) -> int:
     rtts = {name: compared.samples(name) for name in compared.names}
     print(f"fan-out to {clients} SSE clients ...", flush=True)
     fans, fan_cpu = fan_outs(clients)
+    print(f"fan-out to {clients} WebSocket clients ...", flush=True)
+    ws_fans, ws_fan_cpu = fan_outs(clients, "ws")
+    print("slow consumers ...", flush=True)
+    slow = slow_consumer_rounds()
     print("memory per connection ...", flush=True)
     memory = memory_per_connection(clients)
 
     rtt = {name: summarize(values) for name, values in rtts.items()}
     fan = {name: summarize(values) for name, values in fans.items()}
+    ws_fan = {name: summarize(values) for name, values in ws_fans.items()}
+    slow_fan = {name: summarize(values) for name, values in slow.items()}
+    slow_ratio = (
+        slow_fan["with stalled clients"]["p99"] / slow_fan["without stalled clients"]["p99"]
+    )
     tcp = rtt["raw TCP echo"]["p50"]
     figures = {
         "open_file_limit": {"soft": soft, "hard": hard, "clients": clients,
@@ -317,25 +433,41 @@ def main(argv: list[str] | None = None) -> int:
         },
         "sse_fan_out_s": fan,
         "sse_fan_out_loop_cpu_per_post_s": fan_cpu,
+        "ws_fan_out_s": ws_fan,
+        "ws_fan_out_loop_cpu_per_post_s": ws_fan_cpu,
+        "fan_out_ratios_to_reference": {
+            kind: {
+                "p99": figures[FAN_OUTS[kind][0]]["p99"] / figures[FAN_OUTS[kind][1]]["p99"],
+                "cpu_per_post": cpus[FAN_OUTS[kind][0]] / cpus[FAN_OUTS[kind][1]],
+            }
+            for kind, figures, cpus in [("sse", fan, fan_cpu), ("ws", ws_fan, ws_fan_cpu)]
+        },
+        "slow_consumers_fast_clients_s": slow_fan,
+        "slow_consumers_p99_ratio_with_to_without_stalled": slow_ratio,
         "memory_per_connection_bytes": memory,
     }
     args.out.write_text(json.dumps(figures, indent=2) + "\n")
     plot(rtts, "Round trips: each WebSocket echo against raw TCP", plot_dir / "round_trips.png")
     plot(fans, f"One post to {clients} SSE clients: course vs aiohttp-sse",
          plot_dir / "sse_fan_out.png")  # fmt: skip
+    plot(ws_fans, f"One post to {clients} WebSocket clients: course vs aiohttp broadcast",
+         plot_dir / "ws_fan_out.png")  # fmt: skip
+    plot(slow, "Fast SSE clients' latency, with and without 20 stalled clients",
+         plot_dir / "slow_consumers.png")  # fmt: skip
 
     ours, theirs = fan["course /events"], fan["aiohttp-sse reference"]
+    ws_ours, ws_theirs = ws_fan["course /ws"], ws_fan["aiohttp WebSocket broadcast"]
     rows = [
         ("stop() with 50 streams", stop_busy, "the 1 s promise", 1.0),
         ("GET round trip p50", get_p50, "TCP echo p50", tcp),
         *[(f"{name} p50", s["p50"], "TCP echo p50", tcp) for name, s in rtt.items()][1:],
-        ("SSE fan-out p50", ours["p50"], "aiohttp-sse p50", theirs["p50"]),
-        ("SSE fan-out p99", ours["p99"], "aiohttp-sse p99", theirs["p99"]),
+        *fan_out_rows("SSE", "aiohttp-sse", fan, fan_cpu, FAN_OUTS["sse"]),
+        *fan_out_rows("WebSocket", "aiohttp ws", ws_fan, ws_fan_cpu, FAN_OUTS["ws"]),
         (
-            "SSE fan-out: server CPU per post",
-            fan_cpu["course /events"],
-            "aiohttp-sse",
-            fan_cpu["aiohttp-sse reference"],
+            "fast clients' p99, 20 stalled beside",
+            slow_fan["with stalled clients"]["p99"],
+            "none stalled",
+            slow_fan["without stalled clients"]["p99"],
         ),
     ]
     print(f"\n{'measure':<40}{'value':>11}  {'reference':<16}{'ref.':>11}{'ratio':>8}")
@@ -359,6 +491,13 @@ def main(argv: list[str] | None = None) -> int:
         ("hand-written WebSocket echo within 2x of TCP",
          rtt["hand-written WebSocket echo"]["p50"] < 2 * tcp),
         ("SSE fan-out p99 no worse than aiohttp-sse", ours["p99"] <= theirs["p99"]),
+        ("SSE fan-out at most 0.5x aiohttp-sse's p99 and CPU per post (lesson 11's target)",
+         ours["p99"] <= 0.5 * theirs["p99"]
+         and fan_cpu["course /events"] <= 0.5 * fan_cpu["aiohttp-sse reference"]),
+        ("WebSocket fan-out at most 0.5x the aiohttp broadcast's p99 and CPU per post",
+         ws_ours["p99"] <= 0.5 * ws_theirs["p99"]
+         and ws_fan_cpu["course /ws"] <= 0.5 * ws_fan_cpu["aiohttp WebSocket broadcast"]),
+        ("fast clients' p99 within 2x with 20 stalled clients beside them", slow_ratio <= 2),
     ]  # fmt: skip
     for claim, holds in verdicts:
         print(f"{claim}: {'yes' if holds else 'NO'}")

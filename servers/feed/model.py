@@ -11,6 +11,7 @@ import asyncio
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 MAX_TEXT = 1000
 """Longest post text accepted, in characters."""
@@ -41,6 +42,9 @@ class Feed:
         self._last_id = 0
         self._lock = threading.Lock()
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future, bool]] = set()
+        self._listeners: dict[int, list] = {}  # key: [loop, callback, wake-up scheduled]
+        self._keys = iter(range(1, 1 << 62))
+        self._parked = [0, 0]  # streams, sockets parked in a listener (lesson 11)
 
     def publish(self, text: str) -> dict:
         """Add a post and return it. ``ValueError`` says why a text is refused."""
@@ -99,6 +103,35 @@ class Feed:
             by_loop.setdefault(loop, []).append(future)
         for loop, futures in by_loop.items():  # one cross-thread wake-up per loop, not per waiter
             loop.call_soon_threadsafe(_wake_all, futures)
+        for listener in self._listeners.values():
+            if not listener[2]:  # a burst of posts wakes a listener once
+                listener[2] = True
+                listener[0].call_soon_threadsafe(self._call, listener)
+
+    def listen(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` on the running loop soon after new posts (lesson 11's
+        broadcaster, ``servers.fanout``): one call for a burst, however many posts or streams.
+        The callback reads what is new itself (``since``). Returns the function that stops it."""
+        key, listener = next(self._keys), [asyncio.get_running_loop(), callback, False]
+        with self._lock:
+            self._listeners[key] = listener
+
+        def stop() -> None:
+            with self._lock:
+                self._listeners.pop(key, None)
+
+        return stop
+
+    def _call(self, listener: list) -> None:
+        with self._lock:
+            listener[2] = False
+        listener[1]()
+
+    def park(self, change: int = 1, *, for_socket: bool = False) -> None:
+        """Count ``change`` streams (or, ``for_socket``, WebSockets) as waiting for posts
+        without a wait of their own: a listener serves them (lesson 11)."""
+        with self._lock:
+            self._parked[for_socket] += change
 
     async def wait_for_posts(
         self, since: int, timeout: float, *, for_socket: bool = False
@@ -137,14 +170,14 @@ class Feed:
     @property
     def waiting(self) -> int:
         """How many ``wait_for_posts`` calls are parked right now (long polls, streams, and
-        WebSockets' push loops)."""
-        return len(self._waiters)
+        WebSockets' push loops), and the streams and sockets ``park``ed in a listener."""
+        return len(self._waiters) + self._parked[0] + self._parked[1]
 
     @property
     def sockets_waiting(self) -> int:
         """How many of ``waiting`` are WebSockets' push loops (``for_socket``)."""
         with self._lock:
-            return sum(for_socket for _, _, for_socket in self._waiters)
+            return sum(for_socket for _, _, for_socket in self._waiters) + self._parked[1]
 
     def since(self, post_id: int) -> list[dict]:
         """The posts after ``post_id`` still in the history, oldest first."""

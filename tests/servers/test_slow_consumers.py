@@ -8,9 +8,7 @@ stalled ones missed, and let a returning client resume from its ``Last-Event-ID`
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import socket
 
 import httpx
@@ -19,6 +17,7 @@ import pytest
 from support import wait_until
 
 from lab.loadgen import Group, LoadGenerator
+from lab.slow_sockets import closed_by_server, stalled_client
 from lab.stats import check_delivered_once_in_order
 from servers import runtime, serve
 from servers.cluster import Backend
@@ -28,28 +27,6 @@ from servers.stalls import STALLS, StallWatch
 
 WRITE_TIMEOUT = 2.0
 TEXT = "x" * 900
-TCP_STATES_CLOSED = {7, 8}  # TCP_CLOSE (reset), TCP_CLOSE_WAIT (the server's FIN)
-
-
-def stalled_client(port: int, kind: str, last_event_id: int | None = None) -> socket.socket:
-    """A raw socket that sends an ``/events`` or ``/ws`` request and then never reads."""
-    sock = socket.create_connection(("127.0.0.1", port))
-    if kind == "sse":
-        resume = f"Last-Event-ID: {last_event_id}\r\n" if last_event_id is not None else ""
-        sock.sendall(f"GET /events HTTP/1.1\r\nHost: feed\r\n{resume}\r\n".encode())
-    else:
-        key = base64.b64encode(os.urandom(16)).decode()
-        sock.sendall(
-            f"GET /ws HTTP/1.1\r\nHost: feed\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-    return sock
-
-
-def closed_by_server(sock: socket.socket) -> bool:
-    """Whether the server ended this connection, read from the client's TCP state (TCP_INFO),
-    without reading from the socket (that would un-stall it)."""
-    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] in TCP_STATES_CLOSED
 
 
 def test_stalled_clients_are_let_go_while_fast_ones_get_every_post_and_memory_stays_flat():

@@ -11,20 +11,25 @@ import aiohttp
 import bench
 import pytest
 
-from lab.clients import ClientLog, sse_listen
+from lab.clients import ClientLog, sse_listen, ws_listen
 from servers import serve
 from servers.timing import wait_until
 
 
-def test_the_reference_fans_each_post_out_to_every_sse_client_once():
-    app, queues, publish = bench.make_reference_sse_app()
+@pytest.mark.parametrize(
+    ("make_reference", "listen"),
+    [(bench.make_reference_sse_app, sse_listen), (bench.make_reference_ws_app, ws_listen)],
+    ids=["aiohttp-sse", "aiohttp WebSocket broadcast"],
+)
+def test_the_reference_fans_each_post_out_to_every_client_once(make_reference, listen):
+    app, held, publish = make_reference()
 
     async def scenario(url):
         stop, logs = asyncio.Event(), [ClientLog() for _ in range(3)]
         async with aiohttp.ClientSession() as session:
-            tasks = [asyncio.ensure_future(sse_listen(session, url, stop=stop, log=log))
+            tasks = [asyncio.ensure_future(listen(session, url, stop=stop, log=log))
                      for log in logs]  # fmt: skip
-            await asyncio.to_thread(wait_until, lambda: len(queues) == 3)
+            await asyncio.to_thread(wait_until, lambda: len(held) == 3)
             ids = [publish(text)["id"] for text in "ab"]
             await asyncio.to_thread(wait_until, lambda: all(log.last_id == 2 for log in logs))
             stop.set()
@@ -87,12 +92,38 @@ def test_round_trips_alternate_every_echo_against_the_tcp_floor_in_rounds_of_equ
     assert runtime.running_servers() == before
 
 
-def test_fan_outs_run_each_server_twice_and_pool_every_clients_latency(monkeypatch):
+@pytest.mark.parametrize(
+    ("kind", "names"),
+    [
+        ("sse", {"course /events", "aiohttp-sse reference"}),
+        ("ws", {"course /ws", "aiohttp WebSocket broadcast"}),
+    ],
+)
+def test_fan_outs_run_each_server_twice_and_pool_every_clients_latency(monkeypatch, kind, names):
     monkeypatch.setattr(bench, "FANOUT_POSTS", 1)
-    latencies, cpu = bench.fan_outs(2)
-    assert set(latencies) == set(cpu) == {"course /events", "aiohttp-sse reference"}
+    monkeypatch.setattr(bench, "FANOUT_SPACING", 0.01)
+    latencies, cpu = bench.fan_outs(2, kind)
+    assert set(latencies) == set(cpu) == names
     assert all(len(values) == 2 * 2 * 1 for values in latencies.values())  # rounds × clients
     assert all(value >= 0 for value in cpu.values())
+
+
+def test_slow_consumer_rounds_alternate_rounds_without_and_with_stalled_clients(monkeypatch):
+    from servers import runtime
+
+    for name, value in [("SLOW_FAST_CLIENTS", 2), ("SLOW_STALLED", 2), ("SLOW_POSTS", 3)]:
+        monkeypatch.setattr(bench, name, value)
+    opened = []
+    stall = bench.stalled_client
+    monkeypatch.setattr(bench, "stalled_client", lambda *a: opened.append(stall(*a)) or opened[-1])
+    before = runtime.running_servers()
+    latencies = bench.slow_consumer_rounds(rounds=2)
+    assert {name: len(v) for name, v in latencies.items()} == {
+        "without stalled clients": 2 * 3,  # fast clients × posts, one round each
+        "with stalled clients": 2 * 3,
+    }
+    assert len(opened) == 2 and all(sock.fileno() == -1 for sock in opened)  # closed after
+    assert runtime.running_servers() == before
 
 
 def test_the_plot_draws_one_ecdf_per_series_in_milliseconds_and_saves_a_png(tmp_path):
