@@ -154,7 +154,7 @@ MISTAKES: dict[str, tuple[str, str]] = {
         "client sends its posts in turn.",
     ),
     "not a post": (
-        "a client received {odd!r}, which is not a post as published.",
+        "a client received {odd}, which is not a post as published.",
         "send each message as published: `await client.send(message)`.",
     ),
     "task left after unsubscribe": (
