@@ -22,15 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import queue
 import random
-import subprocess
 import sys
-import threading
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
-from servers import lifecycle
+from lab.child_process import ChildRun
 from servers.limits import raise_open_file_limit
 from servers.timing import scaled
 
@@ -126,21 +123,10 @@ class LoadResults:
         return self.groups[name]
 
 
-class _Child:
-    """The clients' process, kept in ``servers.lifecycle`` so that it is killed at exit."""
-
-    def __init__(self, process: subprocess.Popen) -> None:
-        self.process = process
-
-    def stop(self) -> None:
-        lifecycle.forget(self)
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
-class LoadGenerator:
+class LoadGenerator(ChildRun):
     """Start the clients in a child process on enter; stop them and collect results on exit."""
+
+    module, what = "lab.loadgen", "the load generator"
 
     def __init__(self, url: str, groups: list[Group], *, since: int = 0, seed: int = 1) -> None:
         """``since``: the newest post id clients start from (usually ``feed.last_id``)."""
@@ -151,35 +137,11 @@ class LoadGenerator:
             "seed": seed,
         }
         self.results: LoadResults | None = None
-        self._process: subprocess.Popen | None = None
-        self._lines: queue.Queue[str] = queue.Queue()
-
-    def __enter__(self) -> LoadGenerator:
-        raise_open_file_limit()  # this process serves the clients: one socket each
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "lab.loadgen", json.dumps(self.spec)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        self._child = lifecycle.keep(_Child(self._process))
-        threading.Thread(target=self._read_lines, daemon=True).start()
-        self._expect("ready", scaled(30))
-        return self
-
-    def __exit__(self, exc_type, *rest: object) -> None:
-        if exc_type is None:
-            self.results = self.stop()
-        else:
-            self._kill()
 
     def mark(self) -> dict[str, dict[str, int]]:
         """Each group's totals so far: bytes_up, bytes_down, requests and deliveries."""
-        self._process.stdin.write("mark\n")
-        self._process.stdin.flush()
-        return json.loads(self._expect("mark ", scaled(30))[len("mark ") :])
+        self._child.send("mark")
+        return json.loads(self._child.expect("mark ", scaled(30))[len("mark ") :])
 
     def cpu_seconds(self) -> float:
         """CPU seconds the clients' process has used so far (user + system)."""
@@ -190,32 +152,10 @@ class LoadGenerator:
 
     def stop(self) -> LoadResults:
         """Tell every client to stop, and return what they saw."""
-        self._process.stdin.write("stop\n")
-        self._process.stdin.flush()
-        payload = json.loads(self._expect("{", scaled(60)))
-        self._process.wait(timeout=scaled(10))
-        lifecycle.forget(self._child)
+        self._child.send("stop")
+        payload = json.loads(self._child.expect("{", scaled(60)))
+        self._child.finish(scaled(10))
         return LoadResults({g["name"]: GroupResult(**g) for g in payload["groups"]})
-
-    def _read_lines(self) -> None:
-        for line in self._process.stdout:
-            self._lines.put(line)
-        self._lines.put("")
-
-    def _expect(self, prefix: str, timeout: float) -> str:
-        try:
-            line = self._lines.get(timeout=timeout)
-        except queue.Empty:
-            line = ""
-        if not line.startswith(prefix):
-            self._kill()
-            raise RuntimeError(
-                f"the load generator failed: {line!r}\n{self._process.stderr.read()}"
-            )
-        return line
-
-    def _kill(self) -> None:
-        self._child.stop()
 
 
 # --- the child process -----------------------------------------------------------------------
