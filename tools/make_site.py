@@ -14,7 +14,7 @@ Exercises are shown as the learner gets them, not executed; solutions are left o
 
     python tools/make_site.py                # the book, in build/site/html
     python tools/make_site.py --solutions    # with the worked solutions too
-    python tools/make_site.py --only 00 03   # a few lessons, while working on the book
+    python tools/make_site.py --only 00 03   # a few lessons (build/site-partial), sharing the cache
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import navigation
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "site"
+PARTIAL = ROOT / "build" / "site-partial"
 FOLDERS = ("notebooks", "exercises", "solutions")
 EXECUTED = re.compile(r"Executed notebook in")
 FROM_CACHE = re.compile(r"Using cached notebook")
@@ -111,6 +112,14 @@ def lay_out(source: Path, lessons, shown, solutions: bool) -> None:
         index.write_text(text)
 
 
+def drop_stale_pages(out: Path) -> None:
+    """Remove the pages of notebooks no longer in the book (Sphinx leaves them behind)."""
+    for folder in FOLDERS:
+        for page in (out / "html" / folder).glob("*.html"):
+            if not (out / "src" / folder / f"{page.stem}.ipynb").exists():
+                page.unlink()
+
+
 def build(out: Path, *, strict: bool) -> tuple[int, int, int]:
     """Run Sphinx; return its exit code and how many notebooks it executed and took cached."""
     command = [sys.executable, "-m", "sphinx", "-b", "html", "-c", str(ROOT / "book")]
@@ -137,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--solutions", action="store_true", help="publish solutions/ too")
     parser.add_argument("--only", nargs="*", default=[], metavar="NN", help="only these lessons")
-    parser.add_argument("--out", type=Path, default=OUT, help="the build folder")
+    parser.add_argument("--out", type=Path, help=f"the build folder ({OUT}; {PARTIAL} with --only)")
     parser.add_argument("--clean", action="store_true", help="rebuild every page (keeps the cache)")
     args = parser.parse_args(argv)
     try:
@@ -158,8 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.clean:
         for folder in ("html", "doctrees", "src"):
             shutil.rmtree(args.out / folder, ignore_errors=True)
+    args.out = args.out or (PARTIAL if args.only else OUT)  # a partial book never passes for whole
     shown = shown_lessons(lessons, args.only)
     lay_out(args.out / "src", lessons, shown, args.solutions)
+    drop_stale_pages(args.out)
     code, executed, cached = build(args.out, strict=not args.only)
     print(
         f"book: {len(shown)} lessons; {executed} notebooks executed, {cached} taken from the cache"

@@ -136,3 +136,20 @@ def test_a_notebook_with_a_failing_cell_is_not_cached(tmp_path):
     if cache.exists():  # nothing stored at all is right too
         with pytest.raises(KeyError):
             get_cache(str(cache)).match_cache_notebook(notebook)
+
+
+def test_pages_of_notebooks_no_longer_in_the_book_are_removed(tmp_path):
+    for folder in ("src/notebooks", "html/notebooks", "html/solutions"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "src/notebooks/00-welcome.ipynb").write_text("{}")
+    for page in (
+        "notebooks/00-welcome.html",
+        "notebooks/01-alpha.html",
+        "solutions/00-welcome.html",
+    ):
+        (tmp_path / "html" / page).write_text("")
+    make_site.drop_stale_pages(tmp_path)
+    kept = sorted(
+        str(p.relative_to(tmp_path / "html")) for p in (tmp_path / "html").rglob("*.html")
+    )
+    assert kept == ["notebooks/00-welcome.html"]
