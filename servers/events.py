@@ -64,7 +64,10 @@ async def stream_events(
     is cancelled. The posts come from ``hubs``' broadcaster for ``feed`` (``servers.fanout``)
     while the client keeps up, from this handler's own awaited writes while it catches up."""
     response = web.StreamResponse(headers=HEADERS)
-    await response.prepare(request)
+    try:
+        await response.prepare(request)
+    except ConnectionResetError:
+        return response  # the client left before its headers went out: nothing to log
     key = watch_stream(request, cancel=True)
     try:
         await response.write(f"retry: {options.retry_ms}\n\n".encode())

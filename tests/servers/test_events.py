@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
+from unittest import mock
 
 import httpx
 import pytest
+from aiohttp import web
+from aiohttp.http_writer import StreamWriter
+from aiohttp.test_utils import make_mocked_request
 from support import wait_until
 
 from servers import serve
+from servers.events import EventOptions, stream_events
 from servers.feed import Feed, make_app
 from servers.sse import EventParser
 
@@ -114,3 +120,20 @@ def test_a_client_that_leaves_leaves_nothing_behind(feed_server, feed):
         next(chunks)
         wait_until(lambda: feed.waiting == 1, what="the stream to be waiting")
     wait_until(lambda: feed.waiting == 0, what="the server to notice the client left")
+
+
+def test_a_client_gone_before_the_headers_ends_the_handler_quietly():
+    """Seen in lesson 05 (the book's check found it): Chromium dropped a waiting EventSource as
+    its headers were written, and aiohttp logged 'Error handling request' into a later cell."""
+    async def closed_before_headers():
+        transport = mock.Mock()
+        transport.is_closing.return_value = True  # the peer is gone
+        protocol = mock.Mock(transport=transport)
+        writer = StreamWriter(protocol, asyncio.get_running_loop())
+        request = make_mocked_request(
+            "GET", "/events", writer=writer, transport=transport, protocol=protocol
+        )
+        return await stream_events(request, Feed(), EventOptions())
+
+    response = asyncio.run(closed_before_headers())  # raised ClientConnectionResetError before
+    assert isinstance(response, web.StreamResponse)
