@@ -1,9 +1,9 @@
 """Chromium on one HTTP/2 connection: many streams, the server's ceiling, and a WebSocket inside
 (lesson 13).
 
-``streams_past_ceiling(origin, n)`` opens a page of ``origin`` (``servers.multiplex``) and
-``n`` ``EventSource``s on it, waits, records which had their first event, closes the first
-two, waits again and records again: streams past the server's
+``streams_past_ceiling([(origin, n, expect), ...])`` opens a page of each ``origin``
+(``servers.multiplex``) and ``n`` ``EventSource``s on it, records which had their first event,
+closes the first two and records again: streams past the server's
 ``SETTINGS_MAX_CONCURRENT_STREAMS`` wait for a slot, and take one when a stream closes.
 ``websocket_from_page(origin)`` opens a ``wss://`` WebSocket to the page's own origin and
 echoes a message. Both run Chromium with ``--log-net-log`` and return what its NetLog says
@@ -20,21 +20,27 @@ from pathlib import Path
 from lab.browser import open_browser
 from servers.timing import scaled
 
-CEILING_SCRIPT = """async ({n, wait}) => {
+CEILING_SCRIPT = """async ({n, expect, wait, grace, after}) => {
   const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
+  const until = async (done, ms) => {
+    const from = performance.now();
+    while (!done() && performance.now() - from < ms) await sleep(10);
+  };
   const started = performance.now();
   const firsts = Array(n).fill(null), sources = [];
+  const opened = () => firsts.filter(first => first !== null).length;
   for (let k = 0; k < n; k++) {
     const source = new EventSource("/events?stream=" + k);
     source.onmessage = () => { if (firsts[k] === null) firsts[k] = performance.now() - started; };
     sources.push(source);
   }
-  await sleep(wait);
+  await until(() => opened() >= expect, wait);
+  await sleep(grace);  // time for any stream beyond the expected ones to open too
   const before = firsts.slice();
   const closedAt = performance.now() - started;
   sources[0].close();
   sources[1].close();
-  await sleep(wait);
+  await until(() => opened() === n, after);
   sources.forEach(source => source.close());
   return {before, after: firsts, closedAt};
 }"""
@@ -52,48 +58,72 @@ WEBSOCKET_SCRIPT = """async () => {
 }"""
 
 
-async def _on_page(origin: str, script: str, argument=None) -> dict:
+async def _on_pages(visits: list[tuple[str, str, object]]) -> list[dict]:
+    """Run each ``(origin, script, argument)`` on a page of ``origin``, in turn, in one
+    Chromium; each result gets ``"settings"``, the SETTINGS its origin's server sent, and
+    ``"netlog"``, all the NetLog said (``netlog_http2``)."""
     with tempfile.TemporaryDirectory(prefix="course-netlog-") as folder:
         log = Path(folder, "netlog.json")
         args = ["--ignore-certificate-errors", f"--log-net-log={log}"]
+        results = []
         async with open_browser(extra_args=args) as browser:
-            page = await browser.new_page()
-            await page.goto(origin + "/")
-            result = await page.evaluate(script, argument)
-        result["netlog"] = netlog_http2(log)  # complete once the browser has closed
-    return result
+            for origin, script, argument in visits:
+                page = await browser.new_page()
+                await page.goto(origin + "/")
+                results.append(await page.evaluate(script, argument))
+                await page.close()
+        seen = netlog_http2(log)  # complete once the browser has closed
+    for (origin, _, _), result in zip(visits, results, strict=True):
+        result["settings"] = seen["settings"].get(origin.split("//", 1)[1], {})
+        result["netlog"] = seen
+    return results
 
 
-async def streams_past_ceiling(origin: str, n: int, *, wait_ms: float | None = None) -> dict:
-    """``{"before": [ms | None per stream], "after": [...], "closedAt": ms, "netlog": ...}``:
-    first events before and after streams 0 and 1 closed (``wait_ms``: ``scaled`` 1000)."""
-    wait_ms = scaled(1000) if wait_ms is None else wait_ms
-    return await _on_page(origin, CEILING_SCRIPT, {"n": n, "wait": wait_ms})
+async def streams_past_ceiling(
+    runs: list[tuple[str, int, int]], *, wait_ms: float | None = None,
+    grace_ms: float | None = None,
+) -> list[dict]:
+    """For each ``(origin, n, expect)``, in one Chromium: open ``n`` streams, wait until
+    ``expect`` have their first event (at most ``wait_ms``, default ``scaled`` 3000), then
+    ``grace_ms`` more (default ``scaled`` 500) for any others, and record ``"before"``; close
+    streams 0 and 1 and wait (at most ``wait_ms``) for all to open: ``"after"``. Each result:
+    ``{"before": [ms | None per stream], "after": [...], "closedAt": ms, "settings": ...}``."""
+    wait_ms = scaled(3000) if wait_ms is None else wait_ms
+    grace_ms = scaled(500) if grace_ms is None else grace_ms
+    return await _on_pages([
+        (origin, CEILING_SCRIPT,
+         {"n": n, "expect": expect, "wait": wait_ms, "grace": grace_ms, "after": wait_ms})
+        for origin, n, expect in runs
+    ])
 
 
 async def websocket_from_page(origin: str) -> dict:
-    """``{"got": echo, "ms": round trip, "page": the page's protocol, "netlog": ...}``."""
-    return await _on_page(origin, WEBSOCKET_SCRIPT)
+    """``{"got": echo, "ms": round trip, "page": the page's protocol, "settings": ...,
+    "netlog": ...}``."""
+    [result] = await _on_pages([(origin, WEBSOCKET_SCRIPT, None)])
+    return result
 
 
 def netlog_http2(path: Path) -> dict:
-    """From a Chromium NetLog: ``{"settings": {name: value} the server sent over HTTP/2,
-    "websocket_request": [header lines] of an extended CONNECT (``:protocol: websocket``) or
-    None, "websocket_response": [header lines] answering it, or None}``."""
+    """From a Chromium NetLog: ``{"settings": {"host:port": {name: value}} the server of each
+    HTTP/2 session sent, "websocket_request": [header lines] of an extended CONNECT
+    (``:protocol: websocket``) or None, "websocket_response": [header lines] answering it, or
+    None}``."""
     log = json.loads(Path(path).read_text())
     names = {number: name for name, number in log["constants"]["logEventTypes"].items()}
-    settings, request, response, stream = {}, None, None, None
+    hosts, settings, request, response, stream = {}, {}, None, None, None
     for event in log["events"]:
-        kind, params = names.get(event["type"]), event.get("params", {})
-        if kind == "HTTP2_SESSION_RECV_SETTING":
-            settings[params["id"].split("(")[-1].rstrip(")")] = params["value"]
+        kind, params = names.get(event["type"]), event.get("params") or {}
+        source = event["source"]["id"]
+        if kind == "HTTP2_SESSION" and "host" in params:
+            hosts[source] = params["host"]
+        elif kind == "HTTP2_SESSION_RECV_SETTING":
+            name = params["id"].split("(")[-1].rstrip(")")
+            settings.setdefault(hosts.get(source, "?"), {})[name] = params["value"]
         elif kind == "HTTP2_SESSION_SEND_HEADERS" and ":protocol: websocket" in params.get(
             "headers", []
         ):
-            request, stream = params["headers"], (event["source"]["id"], params["stream_id"])
-        elif kind == "HTTP2_SESSION_RECV_HEADERS" and stream == (
-            event["source"]["id"],
-            params.get("stream_id"),
-        ):
+            request, stream = params["headers"], (source, params["stream_id"])
+        elif kind == "HTTP2_SESSION_RECV_HEADERS" and stream == (source, params.get("stream_id")):
             response = response or params["headers"]
     return {"settings": settings, "websocket_request": request, "websocket_response": response}

@@ -15,7 +15,12 @@ from __future__ import annotations
 from lab.browser import open_browser
 from lab.roundtrips import Comparison
 
-PAGE_SCRIPT = """async ({wtUrl, hash, wsUrl, rounds, perRound, batch, burst, wait, warmup}) => {
+BURST_SIZE = 1000
+"""Bytes in each datagram of the burst (the timed ones carry 32), so the server can tell them
+apart."""
+
+PAGE_SCRIPT = """async ({wtUrl, hash, wsUrl, rounds, perRound, batch, burst, burstSize, wait,
+         warmup}) => {
   const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
   const out = {rounds: {"WebSocket": [], "WebTransport stream": [], "WebTransport datagram": []}};
   const transport = new WebTransport(wtUrl, {
@@ -32,6 +37,10 @@ PAGE_SCRIPT = """async ({wtUrl, hash, wsUrl, rounds, perRound, batch, burst, wai
   await new Promise((ok, no) => { ws.onopen = ok; ws.onerror = () => no(new Error("ws")); });
   const wsNext = () => new Promise(ok => { ws.onmessage = e => ok(e.data); });
   const message = new Uint8Array(32);
+  let sequence = 0, nextRead = null;
+  out.timedLost = 0;
+  const readDatagram = () =>  // one read in flight at a time, even across a timeout
+    nextRead ??= dgramReader.read().then(got => { nextRead = null; return got; });
   const exchanges = {
     "WebSocket": async () => { const got = wsNext(); ws.send("x".repeat(32)); await got; },
     "WebTransport stream": async () => {
@@ -39,8 +48,16 @@ PAGE_SCRIPT = """async ({wtUrl, hash, wsUrl, rounds, perRound, batch, burst, wai
       let seen = 0;
       while (seen < message.length) seen += (await reader.read()).value.length;
     },
-    "WebTransport datagram": async () => { await dgramWriter.write(message);
-                                            await dgramReader.read(); },
+    "WebTransport datagram": async () => {  // a lost one is counted, not waited for forever
+      const sent = ++sequence;
+      new DataView(message.buffer).setUint32(0, sent);
+      await dgramWriter.write(message);
+      while (true) {
+        const got = await Promise.race([readDatagram(), sleep(wait / 5).then(() => null)]);
+        if (got === null) { out.timedLost++; return; }
+        if (new DataView(got.value.buffer, got.value.byteOffset).getUint32(0) === sent) return;
+      }
+    },
   };
   const names = Object.keys(exchanges);
   for (const name of names) for (let i = 0; i < warmup; i++) await exchanges[name]();
@@ -57,17 +74,21 @@ PAGE_SCRIPT = """async ({wtUrl, hash, wsUrl, rounds, perRound, batch, burst, wai
     }
   }
   const back = [];
-  const collecting = (async () => {
-    while (true) { const {value, done} = await dgramReader.read(); if (done) return;
-                   back.push(new DataView(value.buffer, value.byteOffset).getUint32(0)); }
+  (async () => {
+    while (true) {
+      const {value, done} = await readDatagram();
+      if (done) return;
+      if (value.length !== burstSize) continue;  // a timed echo that came back late
+      back.push(new DataView(value.buffer, value.byteOffset).getUint32(0));
+    }
   })();
   for (let k = 0; k < burst; k++) {
-    const datagram = new Uint8Array(1000);
+    const datagram = new Uint8Array(burstSize);
     new DataView(datagram.buffer).setUint32(0, k);
     dgramWriter.write(datagram);  // not awaited: a burst
   }
   await sleep(wait / 5);
-  out.burst = {sent: burst, back: back.length,
+  out.burst = {sent: burst, back: back.length, timedLost: out.timedLost,
                inOrder: back.every((v, i) => i === 0 || v > back[i - 1])};
   ws.close();
   transport.close();
@@ -80,8 +101,10 @@ async def webtransport_and_websocket(
     burst: int = 2000, wait_ms: float = 5000, warmup: int = 20,
 ) -> dict:
     """``{"comparison": Comparison | None, "burst": {"sent", "reached_server", "back",
-    "inOrder"}, "error": str | None}`` from one headless Chromium page."""
-    datagrams_before = wt.record.datagrams
+    "inOrder", "timedLost"}, "error": str | None}`` from one headless Chromium page; a timed
+    datagram whose echo has not come back within ``wait_ms`` / 5 is counted in ``timedLost``
+    (its round trip is then the wait, not a hang)."""
+    burst_before = wt.record.datagram_sizes[BURST_SIZE]
     async with open_browser() as browser:
         page = await browser.new_page()
         await page.goto(page_url)
@@ -90,13 +113,12 @@ async def webtransport_and_websocket(
             {
                 "wtUrl": wt.url + "/wt", "hash": list(wt.certificate_hash), "wsUrl": ws_url,
                 "rounds": rounds, "perRound": per_round, "batch": batch, "burst": burst,
-                "wait": wait_ms, "warmup": warmup,
+                "wait": wait_ms, "warmup": warmup, "burstSize": BURST_SIZE,
             },
         )
     if out.get("error"):
         return {"comparison": None, "burst": None, "error": out["error"]}
     comparison = Comparison(floor="WebSocket", rounds=out["rounds"])
-    timed = warmup + rounds * per_round * batch  # the datagram round trips before the burst
-    reached = wt.record.datagrams - datagrams_before - timed
+    reached = wt.record.datagram_sizes[BURST_SIZE] - burst_before
     return {"comparison": comparison, "burst": {**out["burst"], "reached_server": reached},
             "error": None}

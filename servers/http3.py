@@ -17,6 +17,7 @@ import datetime
 import hashlib
 import ipaddress
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,8 @@ class Record:
     """Bytes received on WebTransport streams (each echoed back)."""
     datagrams: int = 0
     """Datagrams received (each echoed back)."""
+    datagram_sizes: Counter = field(default_factory=Counter)
+    """How many datagrams of each size (bytes) were received."""
 
 
 def make_certificate(folder: Path) -> tuple[Path, Path, bytes]:
@@ -138,6 +141,7 @@ class _Protocol(QuicConnectionProtocol):
                 self._quic.send_stream_data(event.stream_id, event.data, event.stream_ended)
         elif isinstance(event, DatagramReceived):
             self.record.datagrams += 1
+            self.record.datagram_sizes[len(event.data)] += 1
             http.send_datagram(event.stream_id, event.data)
         self.transmit()
 
