@@ -14,8 +14,8 @@ import pytest
 from checks_support import assert_named, assert_passes, failure_of
 
 from lab import checks
-from lab.checks import l11_run
-from servers import runtime
+from lab.checks import l11_run, stalled
+from servers import runtime, serve
 
 TOO_SLOW = 4008
 
@@ -411,3 +411,29 @@ def test_the_stalled_client_is_dropped_once_the_limit_is_full_well_before_the_ch
         checks.check_11_broadcaster(Right)
     assert stage_seen["drop"] == stage_seen["started"] + l11_run.LIMIT + 1
     assert stage_seen["started"] * l11_run.POST_SIZE < l11_run.MOST * l11_run.POST_SIZE / 2
+
+
+def test_a_dropped_client_that_never_reads_again_is_cut_off_after_the_grace(monkeypatch):
+    """``Client.close``: the close frame waits behind a full buffer; a client that does not
+    take it within ``CLOSE_GRACE`` loses its connection, and its handler ends."""
+    monkeypatch.setattr(stalled, "CLOSE_GRACE", 0.2)
+    stage = stalled.Stage(Right(limit=1))
+
+    async def scenario(url):
+        reader = await stalled.Reader.connect(url, stalled.STALLED, stalled=True)
+        try:
+            assert await stalled.until(lambda: stalled.STALLED in stage.clients)
+            client = stage.clients[stalled.STALLED]
+            for number in range(1, 100):
+                client.published = number
+                stage.broadcaster.publish(stalled.make_post(number))
+                if await stalled.until(lambda: bool(client.closes), 0.05):
+                    break
+            assert client.closes, "never dropped"
+            assert await stalled.until(lambda: client.left, 5.0), "its connection was kept"
+        finally:
+            await reader.abort()
+            await stage.release()
+
+    with serve(stage.app, name="test-check-11-grace") as server:
+        runtime.run(scenario(f"ws://{server.host}:{server.port}/ws"), timeout=30)
