@@ -52,3 +52,13 @@ def test_hpack_fields_skips_a_dynamic_table_size_update():
     block = encoder.encode([(":method", "GET")])
     assert block[0] & 0xE0 == 0x20
     assert hpack_fields([block]) == [[(":method", "indexed", 1)]]
+
+
+def test_the_response_header_bytes_agree_with_exercise_13s_reference_count():
+    from lab.checks.l13 import reference
+
+    received = bytearray()
+    with serve_multiplexed(http2=True) as server:
+        polls = asyncio.run(http2_polls(server.url, PATHS, received=received))
+    per_stream = reference(bytes(received))
+    assert [p.down for p in polls] == [per_stream[stream] for stream in sorted(per_stream)]
