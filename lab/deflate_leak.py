@@ -154,12 +154,16 @@ class WireObserver:
         self.close()
 
 
-def recover(observer: WireObserver, length: int = SECRET_LENGTH) -> tuple[str, int]:
+def recover(observer: WireObserver, length: int = SECRET_LENGTH,
+            record: list[dict[str, int]] | None = None) -> tuple[str, int]:
     """Guess ``length`` characters after ``token=``, each the one whose reflection made the
-    shortest answer; ``(guess, positions where the shortest length was a tie)``."""
+    shortest answer; ``(guess, positions where the shortest length was a tie)``. With
+    ``record``, each position's lengths (character → bytes) are appended to it."""
     known, ties = "", 0
     for _ in range(length):
         sizes = {c: observer.length(f"token={known}{c}") for c in ALPHABET}
+        if record is not None:
+            record.append(sizes)
         shortest = min(sizes.values())
         best = [c for c, size in sizes.items() if size == shortest]
         ties += len(best) > 1

@@ -26,10 +26,14 @@ def test_the_secret_is_read_from_compressed_lengths_and_not_without_compression(
     with serve(reflect_app(secret), name="test-reflect") as server:
         with WireObserver(server.host, server.port) as observer:
             assert observer.compressed
-            guessed, ties = recover(observer)
+            lengths = []
+            guessed, ties = recover(observer, record=lengths)
             assert observer.last_compressed
         with WireObserver(server.host, server.port, compress=False) as plain:
             assert not plain.compressed
             blind, blind_ties = recover(plain)
     assert guessed == secret and ties == 0
+    assert len(lengths) == SECRET_LENGTH and all(
+        sizes[right] < min(n for c, n in sizes.items() if c != right)
+        for sizes, right in zip(lengths, secret, strict=True))
     assert blind_ties == SECRET_LENGTH  # every guess the same length: nothing to learn
