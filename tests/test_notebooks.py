@@ -67,6 +67,7 @@ servers.system.find_tool = lambda name, find=servers.system.find_tool: (
         ("04-reconnection", "chromium"),
         ("05-six-connections", "chromium"),
         ("06-websocket-handshake-and-frames", "chromium"),
+        ("13-http2-http3-webtransport", "chromium"),
     ],
 )
 def test_in_ci_a_lesson_whose_real_part_is_missing_fails_instead_of_falling_back(
@@ -87,6 +88,7 @@ def test_in_ci_a_lesson_whose_real_part_is_missing_fails_instead_of_falling_back
         ("05-six-connections", "chromium"),
         ("09-load-balancers", "nginx,redis"),
         ("10-pub-sub-backplane", "nginx,redis"),
+        ("13-http2-http3-webtransport", "chromium"),
     ],
 )
 def test_with_course_fallback_a_lesson_passes_on_its_fallbacks_even_in_ci(
