@@ -100,6 +100,21 @@ class GroupResult:
             result.append(windows)
         return result
 
+    def passed_over(self, slack: float = 0.0) -> list[tuple[int, int]]:
+        """``(client, post id)`` for each post that a request sent more than ``slack`` seconds
+        after its publish did not bring, so a later request did (lesson 01: a poll sees every
+        post published before it was sent). Clock: both are ``time.time()`` on one machine."""
+        missed = []
+        for number, c in enumerate(self.clients):
+            arrivals, asked = iter(c["arrivals"]), []
+            for sent, found in zip(c["sent_at"], c["found"], strict=False):
+                for post_id, published, _ in [next(arrivals) for _ in range(max(found, 0))]:
+                    if any(earlier > published + slack for earlier in asked):
+                        missed.append((number, post_id))
+                if found >= 0:
+                    asked.append(sent)
+        return missed
+
     def posts_per_answer(self) -> list[int]:
         """How many posts each answer that brought any carried."""
         return [found for c in self.clients for found in c["found"] if found > 0]

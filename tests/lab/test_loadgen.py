@@ -7,7 +7,7 @@ import time
 import pytest
 from support import wait_until
 
-from lab.loadgen import Group, LoadGenerator
+from lab.loadgen import Group, GroupResult, LoadGenerator
 from lab.stats import check_delivered_once_in_order
 
 
@@ -62,3 +62,27 @@ def test_a_mark_reports_running_totals_that_only_grow(feed, feed_server):
     assert second["requests"] > first["requests"] >= 0
     assert second["bytes_up"] > first["bytes_up"] and second["bytes_down"] > first["bytes_down"]
     assert load.results["short"].requests >= second["requests"]
+
+
+def _result(clients: list[dict]) -> GroupResult:
+    return GroupResult("g", clients, bytes_up=0, bytes_down=0, connections=1, cut_idle=0)
+
+
+def test_a_post_brought_by_the_first_poll_after_its_publish_was_not_passed_over():
+    client = {"sent_at": [10.0, 11.0, 12.0], "found": [0, 1, 0], "arrivals": [(1, 10.5, 11.0)]}
+    assert _result([client]).passed_over() == []
+
+
+def test_a_poll_sent_after_a_publish_that_came_back_empty_passed_the_post_over():
+    client = {  # post 1 published at 10.5; the poll sent at 11.0 found nothing, the next one did
+        "sent_at": [10.0, 11.0, 12.0],
+        "found": [0, 0, 1],
+        "arrivals": [(1, 10.5, 12.0)],
+    }
+    assert _result([client]).passed_over() == [(0, 1)]
+    assert _result([client]).passed_over(slack=0.6) == []  # within the slack: not counted
+
+
+def test_a_failed_poll_does_not_count_as_passing_a_post_over():
+    client = {"sent_at": [11.0, 12.0], "found": [-1, 1], "arrivals": [(1, 10.5, 12.0)]}
+    assert _result([client]).passed_over() == []
