@@ -1,13 +1,13 @@
 """A real JupyterLab for tests, reached as a learner reaches it (tests/test_remote_lab.py).
 
 ``lab_server(root, isolated=True)`` runs ``jupyter lab`` and its kernels in a network namespace
-of their own (``unshare -n``, loopback brought up inside), listening on a Unix socket
-(``--ServerApp.sock``); a small forwarder in this process turns a loopback TCP port of the
-test's own namespace into that socket. A browser here can then reach Jupyter's port and
-nothing else of the kernel's machine: as on a JupyterHub, ``127.0.0.1:PORT`` inside the kernel
-is not the browser's ``127.0.0.1``. ``isolated=False`` runs it as ``make lab`` does, on
-``127.0.0.1``, browser and kernel sharing the machine. ``namespace_problem()`` says why
-namespaces cannot be made here, or ``None``.
+of their own (``unshare -n``, or ``-rn`` for a user who is not root; loopback brought up
+inside), listening on a Unix socket (``--ServerApp.sock``); a small forwarder in this process
+turns a loopback TCP port of the test's own namespace into that socket. A browser here can
+then reach Jupyter's port and nothing else of the kernel's machine: as on a JupyterHub,
+``127.0.0.1:PORT`` inside the kernel is not the browser's ``127.0.0.1``. ``isolated=False``
+runs it as ``make lab`` does, on ``127.0.0.1``, browser and kernel sharing the machine.
+``namespace_problem()`` says why namespaces cannot be made here, or ``None``.
 
 ``run_all(page)`` drives JupyterLab's own UI: the Run menu, "Run All Cells".
 """
@@ -43,17 +43,23 @@ os.execv(sys.argv[1], sys.argv[1:])"""
 have), then become the command."""
 
 
+def unshare_command() -> list[str]:
+    """``unshare -n`` as root; elsewhere ``unshare -rn`` (a user namespace, where this user is
+    root and may bring ``lo`` up), which needs unprivileged user namespaces."""
+    return ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-rn"]
+
+
 def namespace_problem() -> str | None:
     """Why this machine cannot give JupyterLab a network namespace, or ``None`` if it can."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
+    if shutil.which("unshare") is None:
         return "no unshare (util-linux) here"
     probe = subprocess.run(
-        [unshare, "-n", sys.executable, "-c", LOOPBACK_UP, sys.executable, "-c", ""],
+        [*unshare_command(), sys.executable, "-c", LOOPBACK_UP, sys.executable, "-c", ""],
         capture_output=True, text=True, timeout=scaled(30),
     )  # fmt: skip
     if probe.returncode != 0:
-        return f"unshare -n fails here (needs root or user namespaces): {probe.stderr.strip()}"
+        return (f"{' '.join(unshare_command())} fails here (it needs root or unprivileged user "
+                f"namespaces): {probe.stderr.strip()}")  # fmt: skip
     return None
 
 
@@ -125,7 +131,7 @@ async def lab_server(root: Path, *, isolated: bool) -> AsyncIterator[Lab]:
     ]  # fmt: skip
     sock = f"{folder}/jupyter.sock"
     if isolated:
-        command = ["unshare", "-n", sys.executable, "-c", LOOPBACK_UP,
+        command = [*unshare_command(), sys.executable, "-c", LOOPBACK_UP,
                    *command, f"--ServerApp.sock={sock}"]  # fmt: skip
     else:
         port = free_port()
