@@ -48,6 +48,7 @@ from lab.echo import (
     ws_exchange,
     ws_url,
 )
+from lab.fast_readers import FastReaders
 from lab.loadgen import SOCKETS_PER_CLIENT, Group, LoadGenerator
 from lab.roundtrips import Comparison, alternate
 from lab.shootout import Transport, loop_cpu_seconds, run_round
@@ -60,14 +61,14 @@ from servers.feed import Feed, make_app
 from servers.limits import affordable, open_file_limit, raise_open_file_limit
 from servers.rfc6455 import serve_echo
 from servers.sse import EventParser, encode_comment, encode_event
+from servers.stalls import STALLS
 from servers.timing import wait_until
 
 FANOUT_CLIENTS = 1000
 FANOUT_POSTS = 10
-FANOUT_SPACING = 0.5
+FANOUT_SPACING = 0.3
 """Seconds between two fan-out posts: one post's deliveries to a thousand clients end before
-the next (the load generator, one Python process reading every stream through its byte
-meter, takes a few hundred milliseconds per post on a busy 2-core machine)."""
+the next."""
 
 
 def time_stop(streams: int) -> float:
@@ -187,8 +188,10 @@ def fan_out(
     url: str, parked, publish, clients: int, kind: str = "sse"
 ) -> tuple[list[float], float]:
     """Latencies of ``FANOUT_POSTS`` posts, ``FANOUT_SPACING`` apart, to ``clients`` clients
-    of ``kind`` ("sse" or "ws"), and the server loop's CPU seconds per post."""
-    with LoadGenerator(url, [Group(kind, kind, clients)]) as load:
+    of ``kind`` ("sse" or "ws") that only read while the posts come (``lab.fast_readers``:
+    so the figure is the server's, not the clients' parsing), and the server loop's CPU
+    seconds per post."""
+    with FastReaders(url, kind, clients) as readers:
         wait_until(lambda: parked() >= clients, 60, f"every {kind} client connected")
         ids, cpu_before = [], loop_cpu_seconds()
         for n in range(FANOUT_POSTS):
@@ -196,8 +199,9 @@ def fan_out(
             ids.append(publish(f"fan-out {n}")["id"])
         time.sleep(1.0)
         cpu = (loop_cpu_seconds() - cpu_before) / FANOUT_POSTS
-    check_delivered_once_in_order(load.results[kind].received_ids(), ids)
-    return load.results[kind].latencies(), cpu
+        readers.expect(ids[-1])
+    check_delivered_once_in_order(readers.received_ids(), ids)
+    return readers.latencies(), cpu
 
 
 FAN_OUTS = {
@@ -233,23 +237,30 @@ def fan_outs(clients: int, kind: str = "sse") -> tuple[dict[str, list[float]], d
 
 SLOW_FAST_CLIENTS = 20
 SLOW_STALLED = 20
-SLOW_POSTS = 40
+SLOW_POSTS = 300
+"""Enough posts of 900 characters (270 KB) to fill what a stalled client's buffers absorb
+(about 0.2 MB with the feed's bounded send buffer, ``servers.stalls``): fewer, and the
+stalled clients are only more clients."""
+SLOW_SPACING = 0.01
 SLOW_TEXT = "x" * 900
 
 
-def slow_consumer_rounds(rounds: int = 4) -> dict[str, list[float]]:
+def slow_consumer_rounds(rounds: int = 4) -> tuple[dict[str, list[float]], int]:
     """The fast clients' latencies with and without stalled ones, rounds alternated.
 
     Each round serves a fresh feed (``write_timeout`` 2 s) to ``SLOW_FAST_CLIENTS`` SSE
     readers in a separate process and publishes ``SLOW_POSTS`` posts of 900 characters,
-    50 ms apart; every other round also holds ``SLOW_STALLED`` stalled clients (half SSE,
-    half WebSocket: raw sockets that send their request and never read). Latencies pooled
-    per kind of round; every fast client must get every post in order."""
+    ``SLOW_SPACING`` apart; every other round also holds ``SLOW_STALLED`` stalled clients
+    (half SSE, half WebSocket: raw sockets that send their request and never read).
+    Latencies pooled per kind of round, and how many stalled clients the server let go;
+    every fast client must get every post in order."""
     latencies: dict[str, list[float]] = {"without stalled clients": [], "with stalled clients": []}
+    let_go = 0
     for n in range(rounds):
         with_stalled = n % 2 == 1
         feed = Feed()
-        with serve(make_app(feed, write_timeout=2.0), name="bench-slow") as server:
+        app = make_app(feed, write_timeout=2.0)
+        with serve(app, name="bench-slow") as server:
             with LoadGenerator(server.url, [Group("fast", "sse", SLOW_FAST_CLIENTS)]) as load:
                 kinds = ["sse", "ws"] * (SLOW_STALLED // 2) if with_stalled else []
                 stalled = [stalled_client(server.port, kind) for kind in kinds]
@@ -258,17 +269,18 @@ def slow_consumer_rounds(rounds: int = 4) -> dict[str, list[float]]:
                            "the fast and stalled clients connected")  # fmt: skip
                 ids = []
                 for _ in range(SLOW_POSTS):
-                    time.sleep(0.05)
+                    time.sleep(SLOW_SPACING)
                     ids.append(feed.publish(SLOW_TEXT)["id"])
                 every_post = SLOW_FAST_CLIENTS * SLOW_POSTS
                 wait_until(lambda g=load, n=every_post: g.mark()["fast"]["deliveries"] >= n,
                            60, "every fast client's posts")  # fmt: skip
+            let_go += app[STALLS].let_go_count if with_stalled else 0
             for sock in stalled:
                 sock.close()
         check_delivered_once_in_order(load.results["fast"].received_ids(), ids)
         name = "with stalled clients" if with_stalled else "without stalled clients"
         latencies[name] += load.results["fast"].latencies()
-    return latencies
+    return latencies, let_go
 
 
 def memory_per_connection(clients: int) -> dict[str, float]:
@@ -400,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fan-out to {clients} WebSocket clients ...", flush=True)
     ws_fans, ws_fan_cpu = fan_outs(clients, "ws")
     print("slow consumers ...", flush=True)
-    slow = slow_consumer_rounds()
+    slow, let_go = slow_consumer_rounds()
     print("memory per connection ...", flush=True)
     memory = memory_per_connection(clients)
 
@@ -444,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "slow_consumers_fast_clients_s": slow_fan,
         "slow_consumers_p99_ratio_with_to_without_stalled": slow_ratio,
+        "slow_consumers_let_go": {"stalled": SLOW_STALLED * 2, "let_go": let_go},
         "memory_per_connection_bytes": memory,
     }
     args.out.write_text(json.dumps(figures, indent=2) + "\n")
@@ -478,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     for name in compared.names[1:]:
         print(compared.sentence(name))
+    print(f"slow consumers: {let_go} of {SLOW_STALLED * 2} stalled clients let go by the "
+          "2 s write timeout while the fast ones read on")  # fmt: skip
     for name, per in memory.items():
         print(f"{name}: {clients} idle connections held, {per / 1024:.1f} KiB of memory each")
     print(f"SSE parsing, {len(stream) / 1e6:.1f} MB, median of {args.repeat} alternated rounds:")
