@@ -116,3 +116,21 @@ def test_the_page_resolves_a_proxied_url_against_its_own_origin_and_jupyters_bas
         f"{origin}/user/ada/proxy/9001/time", f"{ws_origin}/user/ada/proxy/9002/ws?since=3"
     ]
     assert from_path == [f"{origin}/user/bob/proxy/9001/time"]
+
+
+async def resolved_over_https(page_url: str, loopback: str) -> str:
+    from lab.browser import open_browser
+
+    async with open_browser(extra_args=["--ignore-certificate-errors"]) as browser:
+        page = await browser.new_page()
+        await page.goto(page_url)
+        return await page.evaluate(browser_url(loopback, decision=PROXY).js)
+
+
+def test_on_an_https_page_a_proxied_websocket_uses_wss():
+    needs("chromium")
+    from servers.http2 import serve_tls
+
+    with serve_tls(http2=False) as origin:
+        resolved = asyncio.run(resolved_over_https(origin.url + "/", "ws://127.0.0.1:9002/ws"))
+    assert resolved == origin.url.replace("https://", "wss://") + "/proxy/9002/ws"
