@@ -67,6 +67,8 @@ servers.system.find_tool = lambda name, find=servers.system.find_tool: (
         ("04-reconnection", "chromium"),
         ("05-six-connections", "chromium"),
         ("06-websocket-handshake-and-frames", "chromium"),
+        ("12-security", "chromium"),
+        ("12-security", "nginx"),
         ("13-http2-http3-webtransport", "chromium"),
     ],
 )
@@ -88,6 +90,7 @@ def test_in_ci_a_lesson_whose_real_part_is_missing_fails_instead_of_falling_back
         ("05-six-connections", "chromium"),
         ("09-load-balancers", "nginx,redis"),
         ("10-pub-sub-backplane", "nginx,redis"),
+        ("12-security", "chromium,nginx"),
         ("13-http2-http3-webtransport", "chromium"),
     ],
 )
