@@ -111,17 +111,18 @@ def test_fan_outs_run_each_server_twice_and_pool_every_clients_latency(monkeypat
 def test_slow_consumer_rounds_alternate_rounds_without_and_with_stalled_clients(monkeypatch):
     from servers import runtime
 
-    for name, value in [("SLOW_FAST_CLIENTS", 2), ("SLOW_STALLED", 2), ("SLOW_POSTS", 3)]:
+    for name, value in [("SLOW_FAST_CLIENTS", 2), ("SLOW_STALLED", 2), ("SLOW_POSTS", 300)]:
         monkeypatch.setattr(bench, name, value)
+    monkeypatch.setattr(bench, "SLOW_SPACING", 0.001)
     opened = []
     stall = bench.stalled_client
     monkeypatch.setattr(bench, "stalled_client", lambda *a: opened.append(stall(*a)) or opened[-1])
     before = runtime.running_servers()
     latencies, let_go = bench.slow_consumer_rounds(rounds=2)
-    assert let_go == 0  # 3 short posts do not fill a stalled client's buffers
+    assert let_go == 2  # 300 posts of 900 characters fill a stalled client's buffers
     assert {name: len(v) for name, v in latencies.items()} == {
-        "without stalled clients": 2 * 3,  # fast clients × posts, one round each
-        "with stalled clients": 2 * 3,
+        "without stalled clients": 2 * 300,  # fast clients × posts, one round each
+        "with stalled clients": 2 * 300,
     }
     assert len(opened) == 2 and all(sock.fileno() == -1 for sock in opened)  # closed after
     assert runtime.running_servers() == before
