@@ -30,7 +30,7 @@ from aioquic.h3.events import (
     WebTransportStreamDataReceived,
 )
 from aioquic.quic.configuration import QuicConfiguration
-from aioquic.quic.events import ProtocolNegotiated, QuicEvent
+from aioquic.quic.events import ProtocolNegotiated, QuicEvent, StreamDataReceived
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -48,7 +48,12 @@ class Record:
     """What the server saw, appended to from its loop, read by cells."""
 
     requests: list[dict] = field(default_factory=list)
-    """One ``{"method", "protocol", "path"}`` per request (a CONNECT or a GET)."""
+    """One ``{"method", "protocol", "path", "stream"}`` per request (a CONNECT or a GET)."""
+    stream_bytes_in: Counter = field(default_factory=Counter)
+    """Bytes received per QUIC stream id, frames included: a GET's stream carries only its
+    HEADERS frame, so this is its request header bytes over HTTP/3 (QPACK-encoded)."""
+    encoder_stream: int | None = None
+    """The client's QPACK encoder stream (its dynamic-table updates), once it has one."""
     stream_bytes: int = 0
     """Bytes received on WebTransport streams (each echoed back)."""
     datagrams: int = 0
@@ -104,9 +109,13 @@ class _Protocol(QuicConnectionProtocol):
     def quic_event_received(self, event: QuicEvent) -> None:
         if isinstance(event, ProtocolNegotiated) and event.alpn_protocol in H3_ALPN:
             self._http = H3Connection(self._quic, enable_webtransport=True)
+        if isinstance(event, StreamDataReceived):
+            self.record.stream_bytes_in[event.stream_id] += len(event.data)
         if self._http is not None:
             for http_event in self._http.handle_event(event):
                 self._http_event(http_event)
+            if self._http._peer_encoder_stream_id is not None:
+                self.record.encoder_stream = self._http._peer_encoder_stream_id
 
     def _http_event(self, event: H3Event) -> None:
         http = self._http
@@ -115,7 +124,9 @@ class _Protocol(QuicConnectionProtocol):
             method = headers.get(b":method", b"").decode()
             protocol = headers.get(b":protocol", b"").decode() or None
             path = headers.get(b":path", b"").decode()
-            self.record.requests.append({"method": method, "protocol": protocol, "path": path})
+            self.record.requests.append(
+                {"method": method, "protocol": protocol, "path": path, "stream": event.stream_id}
+            )
             if method == "CONNECT" and protocol == "webtransport":
                 http.send_headers(
                     event.stream_id,
@@ -154,6 +165,7 @@ class WebTransportServer:
         self.record = Record()
         self.port = 0
         self.certificate_hash = b""
+        self.cert_path: Path | None = None
         self._folder = tempfile.TemporaryDirectory(prefix="course-h3-")
         self._server = None
 
@@ -165,6 +177,7 @@ class WebTransportServer:
         if self._server is not None:
             return self
         cert, key, self.certificate_hash = make_certificate(Path(self._folder.name))
+        self.cert_path = cert
         configuration = QuicConfiguration(
             alpn_protocols=H3_ALPN, is_client=False, max_datagram_frame_size=65536
         )

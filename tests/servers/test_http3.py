@@ -87,6 +87,8 @@ def test_the_server_answers_a_get_over_http3_opens_a_session_and_echoes_a_datagr
     assert [r["method"] for r in server.record.requests] == ["GET", "CONNECT"]
     assert server.record.requests[1]["protocol"] == "webtransport"
     assert server.record.datagrams == 1
+    get_stream = server.record.requests[0]["stream"]
+    assert 0 < server.record.stream_bytes_in[get_stream] < 100  # one small HEADERS frame
 
 
 def test_stopping_twice_is_safe_and_forgets_the_server():

@@ -1,0 +1,60 @@
+"""Polls from Chromium over HTTP/3, their request header bytes counted at the server (lesson 13).
+
+Chromium uses HTTP/3 for an ordinary ``fetch()`` only to a server it trusts and knows to speak
+it. ``chromium_polls_over_http3`` tells it both with two command-line flags, for this run and
+this browser only: ``--origin-to-force-quic-on=127.0.0.1:PORT`` (use QUIC for that origin at
+once, no ``Alt-Svc`` needed) and ``--ignore-certificate-errors-spki-list=HASH`` (accept the
+certificate whose public key has that SHA-256 hash). The page then polls the aioquic server of
+``servers.http3`` ``count`` times; its ``Record`` holds the bytes each request's QUIC stream
+carried (only the HEADERS frame, for a GET) and those of Chromium's QPACK encoder stream.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from lab.browser import open_browser
+
+POLLS = """async ({url, count}) => {
+  const answers = [];
+  for (let k = 1; k <= count; k++) {
+    try { answers.push(await (await fetch(url + "/?since=" + k)).text()); }
+    catch (error) { answers.push(String(error)); }
+  }
+  return answers;
+}"""
+
+
+def spki_hash(cert_path: Path) -> str:
+    """The base64 SHA-256 of a certificate's public key, as Chromium's SPKI list wants it."""
+    certificate = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+    key = certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(key).digest()).decode()
+
+
+async def chromium_polls_over_http3(page_url: str, server, count: int = 10) -> dict:
+    """``{"answers": [text per poll], "headers": [request header bytes per poll, in order, or
+    None where the server saw no such request], "encoder": bytes on Chromium's QPACK encoder
+    stream}`` for ``count`` fetches from a page at ``page_url`` to ``server``."""
+    before = len(server.record.requests)
+    args = [
+        f"--origin-to-force-quic-on=127.0.0.1:{server.port}",
+        f"--ignore-certificate-errors-spki-list={spki_hash(server.cert_path)}",
+    ]
+    async with open_browser(extra_args=args) as browser:
+        page = await browser.new_page()
+        await page.goto(page_url)
+        answers = await page.evaluate(POLLS, {"url": server.url, "count": count})
+    record = server.record
+    streams = {r["path"]: r["stream"] for r in record.requests[before:] if r["method"] == "GET"}
+    headers = [
+        record.stream_bytes_in[streams[f"/?since={k}"]] if f"/?since={k}" in streams else None
+        for k in range(1, count + 1)
+    ]
+    encoder = record.stream_bytes_in[record.encoder_stream] if record.encoder_stream else 0
+    return {"answers": answers, "headers": headers, "encoder": encoder}
