@@ -1,0 +1,57 @@
+"""Independent peers for the notification service's tests (lesson 14): httpx, httpx-sse."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+from httpx_sse import connect_sse
+
+from servers.timing import scaled
+
+
+def login(url: str, user: str, **body: str) -> str:
+    """A token for ``user`` from ``POST /login``."""
+    answer = httpx.post(f"{url}/login", json={"user": user, **body}, timeout=scaled(10))
+    assert answer.status_code == 200, answer.text
+    return answer.json()["token"]
+
+
+def post(url: str, channel: str, text: str, token: str) -> dict:
+    """``POST /channels/{channel}/posts``: the post, as the service numbered it."""
+    answer = httpx.post(
+        f"{url}/channels/{channel}/posts",
+        json={"text": text},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=scaled(10),
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def read(
+    url: str, channel: str, count: int, *, last_id: str = "0", token: str | None = None
+) -> list[tuple[str, str, dict]]:
+    """The first ``count`` events of the channel's stream, resumed after ``last_id``, as
+    ``(event type, id, data)``; the stream is then closed (the client goes away)."""
+    headers = {"Last-Event-ID": last_id}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    got = []
+    with (
+        httpx.Client(timeout=scaled(10)) as client,
+        connect_sse(client, "GET", f"{url}/channels/{channel}/events", headers=headers) as source,
+    ):
+        assert source.response.status_code == 200, source.response.read()
+        for event in source.iter_sse():
+            if event.data == "":  # httpx-sse yields the bare "retry:" block; the spec does not
+                continue
+            got.append((event.event, event.id, json.loads(event.data)))
+            if len(got) == count:
+                break
+    return got
+
+
+def texts(events: list[tuple[str, str, dict]]) -> list[tuple[int, str]]:
+    """``(id, text)`` of each post in ``events`` (the other events left out)."""
+    return [(int(i), data["text"]) for kind, i, data in events if kind == "message"]
