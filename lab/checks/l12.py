@@ -3,11 +3,12 @@
 ``check_12_handshake`` serves the learner's ``handshake_allowed(headers, query, now)`` behind
 ``/ws`` (``lab.checks.auth_app``) and tries, live with the ``websockets`` client: the right page
 with a fresh one-time ticket, then no ticket, a made-up, an expired and a replayed one (read
-from the server's access log), then a foreign origin, ``null``, another port and scheme, and
-suffix and prefix tricks, each with a valid ticket. ``check_12_stream`` does the same for
-``stream_allowed(cookies, now)`` behind ``/events`` with ``httpx``: the logged-in client, no
-cookie, a made-up and an expired session. Every mistake is named with a hint; no ticket or
-session value is ever shown.
+from the server's access log), a script with neither ``Origin`` nor ticket, then the tricks of
+``lab.checks.origin_tricks`` (a foreign origin, ``null``, suffix and prefix tricks, the origin
+cut short, another port and scheme), each with a valid ticket. ``check_12_stream`` does the
+same for ``stream_allowed(cookies, now)`` behind ``/events`` with ``httpx``: the logged-in
+client, twice (``EventSource`` reconnects with the same cookie), no cookie, a made-up and an
+expired session. Every mistake is named with a hint; no ticket or session value is ever shown.
 """
 
 from __future__ import annotations
@@ -25,53 +26,12 @@ from websockets.sync.client import connect
 
 from lab.checks.auth_app import PRIVATE, AuthApp, BadAnswer, answer_of
 from lab.checks.core import call, expect, fail, learner_line, passed, quiet_server_log
+from lab.checks.origin_tricks import tricks
 from servers import serve
 from servers.origins import parse_origin
 from servers.timing import scaled
 
 WS, STREAM = "12.1", "12.2"
-WHOLE = "compare the whole origin, `origin in ALLOWED_ORIGINS` on the set: an exact match."
-
-
-def _tricks(origin: str) -> list[tuple[str, str, str]]:
-    """``(trick origin, what it is, hint)`` for each mistake an Origin check makes."""
-    scheme, host, port = parse_origin(origin)
-    at = f":{port}" if port else ""
-    other_port = 8443 if port != 8443 else 9443
-    other_scheme = "http" if scheme == "https" else "https"
-    return [
-        (
-            "https://evil.example",
-            "a page on another site",
-            "compare headers.get('Origin') with ALLOWED_ORIGINS and refuse every other origin.",
-        ),
-        (
-            "null",
-            "the opaque origin of a sandboxed iframe or a file: page, which any attacker can "
-            "produce",
-            "never allow 'null', nor treat it like a missing Origin: it names no page.",
-        ),
-        (
-            f"{scheme}://{host}.evil.example{at}",
-            "a suffix trick: the attacker's domain with yours in front",
-            f"`in` on a string and startswith() match longer names: {WHOLE}",
-        ),
-        (
-            f"{scheme}://evil{host}{at}",
-            "a prefix trick: the attacker's name in front of yours",
-            f"endswith() matches a name with the attacker's text in front: {WHOLE}",
-        ),
-        (
-            f"{scheme}://{host}:{other_port}",
-            "the same host on another port: another origin, such as a sibling app",
-            f"an origin is scheme, host and port: {WHOLE}",
-        ),
-        (
-            f"{other_scheme}://{host}{at}",
-            f"the same host over {other_scheme}: another origin",
-            f"an origin is scheme, host and port: {WHOLE}",
-        ),
-    ]
 
 
 class _Run:
@@ -214,9 +174,23 @@ def check_12_handshake(
                 "it when it is used (tickets.pop(ticket, None)).",
             ),
         ]:
-            status, _ = run.handshake(page, ticket)
+            status, said = run.handshake(page, ticket)
             expect(status != 101, WS, f"{what} was let in (101).", hint)
-        for origin, what, hint in _tricks(page):
+            expect(
+                not ticket or ticket not in said,
+                WS,
+                f"the refusal of {what} repeats the ticket in its reason.",
+                "say what is wrong without the ticket: the reason goes back in the 403's body.",
+            )
+        status, _ = run.handshake(None, None)
+        expect(
+            status != 101,
+            WS,
+            "a handshake with no Origin and no ticket (a script, not a browser) was let in.",
+            "a missing Origin says the client is no browser, not that it may come in: "
+            "it still needs a ticket.",
+        )
+        for origin, what, hint in tricks(page):
             status, _ = run.handshake(origin, run.ticket())
             expect(
                 status != 101,
@@ -227,8 +201,9 @@ def check_12_handshake(
     passed(
         WS,
         f"a page on {page} with a fresh ticket was let in; no, made-up, expired and "
-        "replayed tickets, a foreign origin, null, another port and scheme, and suffix and "
-        "prefix tricks were refused, each saying why",
+        "replayed tickets, a script with no Origin and no ticket, a foreign origin, null, "
+        "suffix and prefix tricks, your origin cut short, another port and scheme were "
+        "refused, each saying why",
     )
 
 
@@ -241,7 +216,8 @@ def check_12_stream(
     auth = AuthApp(stream_allowed=stream_allowed, sessions=sessions)
     with quiet_server_log(), serve(auth.app(), name="check-12-stream") as running:
         run = _Run(STREAM, name, auth, running)
-        status, said = run.stream(run.login())
+        session = run.login()
+        status, said = run.stream(session)
         expect(
             status == 200 and PRIVATE in said,
             STREAM,
@@ -249,6 +225,14 @@ def check_12_stream(
             f"{status}: {said}",
             "let it in: cookies.get('session') is in sessions, with an expiry still ahead "
             "(a session is good while now < sessions[session]).",
+        )
+        status, said = run.stream(session)
+        expect(
+            status == 200,
+            STREAM,
+            f"the same client reconnecting with the same cookie, as EventSource does when a "
+            f"response ends, was refused with {status}: {said}",
+            "a session is no one-time ticket: read it with sessions.get(), do not pop it.",
         )
         expired = "expired-session-for-the-check"
         sessions[expired] = time.time() - 1.0
@@ -275,6 +259,6 @@ def check_12_stream(
             expect(status != 200, STREAM, f"{what} read the private stream.", hint)
     passed(
         STREAM,
-        "the logged-in client read the stream; no cookie, a made-up and an expired "
-        "session were refused, each saying why",
+        "the logged-in client read the stream, and again on reconnecting; no cookie, a "
+        "made-up and an expired session were refused, each saying why",
     )

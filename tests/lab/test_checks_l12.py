@@ -25,13 +25,16 @@ def handshake(
     once=True,
     inverted=False,
     pop_first=False,
+    scriptless=False,
+    echo=False,
 ):
     """A ``handshake_allowed`` with the chosen mistakes, and its ``tickets``.
 
     ``origin``: how the Origin is compared ("exact", "substring", "startswith", "endswith",
     "host": the host name alone, "none": not at all). ``null``: "null" is let in like a missing
     Origin. ``ticket``: "checked" (looked up), "present" (any ticket will do), "none" (not
-    asked for). ``inverted``: the expiry compared the wrong way round.
+    asked for). ``inverted``: the expiry compared the wrong way round. ``scriptless``: a
+    missing Origin lets the client in without a ticket. ``echo``: refusals repeat the ticket.
     """
     tickets: dict[str, float] = {}
     host = "app.example"
@@ -42,6 +45,7 @@ def handshake(
         return {
             "exact": lambda: value in ALLOWED,
             "substring": lambda: any(a in value for a in ALLOWED),
+            "reversed": lambda: any(value in a for a in ALLOWED),
             "startswith": lambda: value.startswith(PAGE),
             "endswith": lambda: value.endswith(host),
             "host": lambda: urlsplit(value).hostname == host,
@@ -51,7 +55,7 @@ def handshake(
     def handshake_allowed(headers, query, now):
         if not origin_ok(headers.get("Origin")):
             return False, "origin refused"
-        if ticket == "none":
+        if ticket == "none" or (scriptless and headers.get("Origin") is None):
             return True, "ok"
         value = query.get("ticket")
         if value is None:
@@ -60,7 +64,7 @@ def handshake(
             return True, "ok"
         expires = tickets.get(value) if not once else tickets.pop(value, None)
         if expires is None:
-            return False, "unknown ticket"
+            return False, f"unknown ticket {value}" if echo else "unknown ticket"
         if expiry and (now < expires if inverted else now >= expires):
             return False, "expired"
         return True, "ok"
@@ -68,7 +72,9 @@ def handshake(
     return handshake_allowed, tickets
 
 
-def stream(*, value=True, expiry=True, name="session"):
+def stream(*, value=True, expiry=True, name="session", once=False):
+    """A ``stream_allowed`` with the chosen mistakes, and its ``sessions``; ``once``: each
+    session is spent on its first use, as a ticket is."""
     sessions: dict[str, float] = {}
 
     def stream_allowed(cookies, now):
@@ -77,7 +83,7 @@ def stream(*, value=True, expiry=True, name="session"):
             return False, "log in first"
         if not value:
             return True, "ok"
-        expires = sessions.get(session)
+        expires = sessions.pop(session, None) if once else sessions.get(session)
         if expires is None:
             return False, "unknown session"
         if expiry and now >= expires:
@@ -115,6 +121,13 @@ def test_no_ticket_is_shown_in_what_the_check_prints(capsys):
         ({"origin": "startswith"}, "a suffix trick", "startswith()"),
         ({"origin": "endswith"}, "a prefix trick", "endswith()"),
         ({"origin": "host"}, "the same host on another port", "scheme, host and port"),
+        ({"origin": "reversed"}, "https://app.exampl (your origin cut short", "any piece"),
+        (
+            {"scriptless": True},
+            "a handshake with no Origin and no ticket (a script, not a browser) was let in",
+            "it still needs a ticket",
+        ),
+        ({"echo": True}, "repeats the ticket in its reason", "without the ticket"),
         ({"null": True}, "a handshake from null (the opaque origin", "never allow 'null'"),
         ({"ticket": "none"}, "a handshake with no ticket was let in", "query.get('ticket')"),
         ({"ticket": "present"}, "a made-up ticket was let in", "look it up in tickets"),
@@ -247,6 +260,11 @@ def test_the_right_stream_check_passes(capsys):
     [
         ({"value": False}, "a made-up session cookie read the private stream"),
         ({"expiry": False}, "an expired session read the private stream"),
+        (
+            {"once": True},
+            "the same client reconnecting with the same cookie, as EventSource does when a "
+            "response ends, was refused with 401: unknown session",
+        ),
         (
             {"name": "sessionid"},
             "the logged-in client (its session cookie from POST /login) was refused with 401: "
