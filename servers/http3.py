@@ -6,8 +6,9 @@ certificate valid for ten days: a browser may pin such a certificate by its SHA-
 the W3C WebTransport spec allows that only for certificates valid at most 14 days, with an
 ECDSA key. The server accepts WebTransport sessions (an extended ``CONNECT`` with
 ``:protocol = webtransport``), echoes every bidirectional stream's bytes back on that stream
-and every datagram as a datagram, answers a plain ``GET /`` over HTTP/3, and keeps a
-``Record`` of what it saw. Modelled on aioquic's ``examples/http3_server.py``.
+and every datagram as a datagram; over plain HTTP/3 it answers ``GET /`` and serves ``GET
+/events...`` as an SSE stream that sends one event and stays open. It keeps a ``Record`` of
+what it saw. Modelled on aioquic's ``examples/http3_server.py``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from servers import lifecycle, runtime
+from servers.sse import encode_event
 
 VALID_DAYS = 10
 """How long the certificate is valid: under the 14 days the WebTransport spec allows a pinned
@@ -52,6 +54,8 @@ class Record:
     stream_bytes_in: Counter = field(default_factory=Counter)
     """Bytes received per QUIC stream id, frames included: a GET's stream carries only its
     HEADERS frame, so this is its request header bytes over HTTP/3 (QPACK-encoded)."""
+    connections: int = 0
+    """QUIC connections accepted."""
     encoder_stream: int | None = None
     """The client's QPACK encoder stream (its dynamic-table updates), once it has one."""
     stream_bytes: int = 0
@@ -105,6 +109,7 @@ class _Protocol(QuicConnectionProtocol):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._http: H3Connection | None = None
+        self.record.connections += 1
 
     def quic_event_received(self, event: QuicEvent) -> None:
         if isinstance(event, ProtocolNegotiated) and event.alpn_protocol in H3_ALPN:
@@ -132,6 +137,18 @@ class _Protocol(QuicConnectionProtocol):
                     event.stream_id,
                     [(b":status", b"200"), (b"sec-webtransport-http3-draft", b"draft02")],
                 )
+            elif method == "GET" and path.startswith("/events"):
+                http.send_headers(
+                    event.stream_id,
+                    [
+                        (b":status", b"200"),
+                        (b"content-type", b"text/event-stream"),
+                        (b"cache-control", b"no-store, no-transform"),
+                        (b"access-control-allow-origin", b"*"),
+                    ],
+                )
+                body = encode_event(f"open on {path}", id=1)
+                http.send_data(event.stream_id, body, end_stream=False)  # a stream stays open
             elif method == "GET":
                 body = b"hello over HTTP/3"
                 http.send_headers(

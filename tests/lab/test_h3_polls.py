@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from support import needs
 
 from lab.browser import blank_page_app
-from lab.h3_polls import chromium_polls_over_http3, spki_hash
+from lab.h3_polls import chromium_polls_over_http3, chromium_streams_over_http3, spki_hash
 from servers import serve
 from servers.http3 import serve_webtransport
 
@@ -33,3 +33,11 @@ def test_chromium_polls_over_http3_and_each_requests_header_bytes_are_counted():
     assert all(size is not None and size > 0 for size in result["headers"])
     assert result["encoder"] >= 0
     assert [r["path"] for r in server.record.requests] == [f"/?since={k}" for k in range(1, 5)]
+
+
+def test_chromium_opens_more_than_six_event_sources_over_one_quic_connection():
+    needs("chromium")
+    with serve_webtransport() as server, serve(blank_page_app()) as page:
+        result = asyncio.run(chromium_streams_over_http3(page.url, server, 8))
+    assert all(first is not None for first in result["firsts"])
+    assert result["connections"] == 1

@@ -67,6 +67,15 @@ async def _exchange(port: int) -> dict:
         client.transmit()
         seen["get_status"] = dict((await next_event(HeadersReceived)).headers)[b":status"]
         seen["get_body"] = (await next_event(DataReceived)).data
+        events = client._quic.get_next_available_stream_id()
+        client.http.send_headers(events, [(b":method", b"GET"), (b":scheme", b"https"),
+                                          (b":authority", b"127.0.0.1"), (b":path", b"/events")],
+                                 end_stream=True)
+        client.transmit()
+        head = dict((await next_event(HeadersReceived)).headers)
+        seen["events_type"] = head[b"content-type"]
+        first = await next_event(DataReceived)
+        seen["first_event"], seen["events_ended"] = first.data, first.stream_ended
         session = client._quic.get_next_available_stream_id()
         client.http.send_headers(session, [
             (b":method", b"CONNECT"), (b":protocol", b"webtransport"), (b":scheme", b"https"),
@@ -79,13 +88,16 @@ async def _exchange(port: int) -> dict:
         return seen
 
 
-def test_the_server_answers_a_get_over_http3_opens_a_session_and_echoes_a_datagram():
+def test_the_server_answers_a_get_and_an_sse_stream_over_http3_and_echoes_a_datagram():
     with serve_webtransport() as server:
         seen = asyncio.run(_exchange(server.port))
     assert seen == {"get_status": b"200", "get_body": b"hello over HTTP/3",
+                    "events_type": b"text/event-stream",
+                    "first_event": b"id: 1\ndata: open on /events\n\n", "events_ended": False,
                     "connect_status": b"200", "datagram": b"ping"}
-    assert [r["method"] for r in server.record.requests] == ["GET", "CONNECT"]
-    assert server.record.requests[1]["protocol"] == "webtransport"
+    assert [r["method"] for r in server.record.requests] == ["GET", "GET", "CONNECT"]
+    assert server.record.requests[2]["protocol"] == "webtransport"
+    assert server.record.connections == 1
     assert server.record.datagrams == 1
     get_stream = server.record.requests[0]["stream"]
     assert 0 < server.record.stream_bytes_in[get_stream] < 100  # one small HEADERS frame
