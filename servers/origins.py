@@ -12,6 +12,15 @@ of a sandboxed iframe or a ``file:`` page, RFC 6454 section 7.3) are all refused
 any loopback page is allowed (``localhost``, ``127.0.0.1``, ``[::1]``, any port: where the
 learner's JupyterLab runs); a client that sends no ``Origin`` is no browser, and is let through
 (it carries no victim's cookies, lesson 12 shows why that is no hole).
+
+One more page is allowed by default: the page **a proxy in front of this server serves**, seen
+as an ``Origin`` equal to the request's ``Host``. That is how a remote JupyterLab (a JupyterHub,
+Binder) reaches the feed: ``jupyter-server-proxy`` relays ``https://hub.example/user/x/proxy/
+PORT/ws`` after Jupyter's own ``check_origin`` (same origin, its ``allow_origin`` settings) and
+login, passing ``Origin`` and ``Host`` on unchanged (``jupyter_server_proxy/handlers.py``,
+``WebSocketHandlerMixin.check_origin`` and ``proxy_request_headers``). A DNS-rebinding page
+(``http://evil.example:PORT`` re-pointed at 127.0.0.1) also sends an ``Origin`` equal to its
+``Host``, but it must name this server's own port, which this rule refuses.
 """
 
 from __future__ import annotations
@@ -38,10 +47,18 @@ def parse_origin(origin: str) -> tuple[str, str, int | None] | None:
     return match["scheme"], match["host"], port
 
 
-def refusal(origin: str | None, allowed: frozenset[str] | None = None) -> str | None:
+def refusal(
+    origin: str | None,
+    allowed: frozenset[str] | None = None,
+    *,
+    host: str | None = None,
+    own_port: int | None = None,
+) -> str | None:
     """Why a handshake with this ``Origin`` header is refused, or ``None`` when it may go on.
 
-    ``allowed`` is an exact allow-list (see ``allow_list``); ``None`` means any loopback page.
+    ``allowed`` is an exact allow-list (see ``allow_list``); ``None`` means any loopback page,
+    or the page of a proxy in front of this server: ``host`` is the request's ``Host`` header
+    and ``own_port`` the port this server listens on (see the module's docstring).
     """
     if origin is None:
         return None
@@ -63,12 +80,27 @@ def refusal(origin: str | None, allowed: frozenset[str] | None = None) -> str | 
             f"Origin {origin!r} is refused: not a serialized origin (scheme://host[:port], "
             "lower case, nothing else), which is all a browser ever sends"
         )
-    if parts[1] not in LOOPBACK_HOSTS:
+    if parts[1] not in LOOPBACK_HOSTS and not _served_by_a_proxy(parts, host, own_port):
         return (
             f"Origin {origin!r} is refused: only pages on this machine may open this socket "
-            "(localhost, 127.0.0.1 or [::1], any port)"
+            "(localhost, 127.0.0.1 or [::1], any port), or the page of a proxy in front of "
+            "this server (an Origin equal to the request's Host, on another port than this "
+            "server's)"
         )
     return None
+
+
+def _served_by_a_proxy(
+    origin: tuple[str, str, int | None], host: str | None, own_port: int | None
+) -> bool:
+    """The Origin names the request's ``Host`` exactly, and that Host is not this server's own
+    port (a proxy's page, not a DNS-rebinding page addressing this server directly)."""
+    if host is None or own_port is None:
+        return False
+    scheme, name, port = origin
+    if host.lower() != (name if port is None else f"{name}:{port}"):
+        return False
+    return (port or (443 if scheme == "https" else 80)) != own_port
 
 
 def allow_list(origins: Iterable[str]) -> frozenset[str]:

@@ -58,7 +58,12 @@ async def websocket(
     hubs: Hubs | None = None,
 ) -> web.StreamResponse:
     """``GET /ws``: posts down, ``{"text": ...}`` up, on one connection."""
-    refused = origins.refusal(request.headers.get("Origin"), allowed_origins)
+    refused = origins.refusal(
+        request.headers.get("Origin"),
+        allowed_origins,
+        host=request.host,
+        own_port=_own_port(request),
+    )
     if refused is not None:
         return json_error(403, f"this WebSocket refuses the handshake: {refused}")
     address = request.remote or ""
@@ -141,3 +146,9 @@ async def close_all(sockets: weakref.WeakSet) -> None:
     """Close every socket in ``sockets`` with 1001 (going away): the server is stopping."""
     for ws in list(sockets):
         await ws.close(code=1001, message=b"server shutting down")
+
+
+def _own_port(request: web.Request) -> int | None:
+    """The port this server accepted the request on."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    return sockname[1] if sockname else None

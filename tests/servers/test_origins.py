@@ -102,3 +102,43 @@ def test_every_refused_handshake_gets_403_whose_body_says_why_and_the_server_kee
     assert allowed == (101, "")
     for (origin, says), (status, error) in zip([t for t in TRICKS if t[0]], refused, strict=True):
         assert status == 403 and says in error and "refuses the handshake" in error, (origin, error)
+
+
+def test_a_proxys_page_whose_origin_is_the_requests_host_may_connect():
+    # jupyter-server-proxy on a hub: the page https://hub.example/... opens .../proxy/PORT/ws,
+    # and the proxy passes Origin and Host on unchanged
+    assert refusal("https://hub.example", host="hub.example", own_port=40001) is None
+    assert refusal("http://lab.example:8888", host="lab.example:8888", own_port=40001) is None
+
+
+@pytest.mark.parametrize(
+    ("origin", "host"),
+    [
+        ("https://evil.example", "hub.example"),  # another page than the proxy's
+        ("https://hub.example.evil.example", "hub.example"),  # a suffix of the Host
+        ("http://hub.example", "hub.example:443"),  # scheme and port read apart
+        ("http://evil.example:40001", "evil.example:40001"),  # DNS rebinding: names our port
+        ("https://hub.example", None),  # no Host header
+    ],
+)
+def test_only_an_origin_equal_to_a_host_on_another_port_counts_as_the_proxys_page(origin, host):
+    assert "only pages on this machine" in refusal(origin, host=host, own_port=40001)
+
+
+def _handshake_status(port: int, host: str, origin: str) -> int:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(
+            f"GET /ws HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        return int(sock.recv(4096).split(b" ", 2)[1])
+
+
+def test_the_feed_lets_a_proxys_page_in_and_refuses_a_rebinding_page_on_its_own_port():
+    with serve(make_app(Feed()), name="test-origins-proxy") as server:
+        assert _handshake_status(server.port, "hub.example", "https://hub.example") == 101
+        own = f"evil.example:{server.port}"
+        assert _handshake_status(server.port, own, f"http://{own}") == 403
