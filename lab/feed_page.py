@@ -41,8 +41,8 @@ SCRIPT = """  const list = element.querySelector(".posts"), texts = [];
     element.dataset.posts = JSON.stringify(texts);
     say(`down: #${{post.id}} ${{post.text}}`);
   }};
-  ws.onerror = () => say("error: no connection (is the server's cell running? a page that " +
-    "is not on loopback is refused by the feed's Origin check unless allowed_origins lets it in)");
+  ws.onerror = () => say("error: no connection (is the server's cell running? a page on " +
+    "another site than loopback or this proxy is refused by the feed's Origin check)");
   ws.onclose = event => {{ state.textContent = `closed, code ${{event.code}}`; }};"""
 
 
