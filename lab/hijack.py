@@ -2,13 +2,14 @@
 (lesson 12).
 
 ``private_feed_app()`` is a feed with a login: ``POST /login`` (a form, ``user`` and
-``password``) sets a session cookie with no ``SameSite`` attribute (so the browser's default,
-Lax, applies) and ``GET /ws`` opens a WebSocket that sends the logged-in user's private posts
-and publishes ``{"text": ...}`` under that user's name. How ``/ws`` checks the handshake's
-``Origin`` is switched at run time (``Gate``): not at all, an exact allow-list, or one of the
-classic mistakes (a prefix match, a substring match, ``null`` allowed). Every handshake is
-recorded server-side (``Handshake``): the ``Origin`` it carried, whether the session cookie
-came with it, and what the server answered; the cookie's value is never kept there.
+``password``) sets a session cookie with no ``SameSite`` attribute (so the browser's default
+applies: Lax in Chromium, which lesson 12 drives; Firefox and Safari send it anywhere) and
+``GET /ws`` opens a WebSocket that sends the logged-in user's private posts and publishes
+``{"text": ...}`` under that user's name. How ``/ws`` checks the handshake's ``Origin`` is
+switched at run time (``Gate``): not at all, an exact allow-list, or one of the classic
+mistakes (a prefix match, a substring match, ``null`` allowed). Every handshake is recorded
+server-side (``Handshake``): the ``Origin`` it carried, whether the session cookie came with
+it, and what the server answered; the cookie's value is never kept there.
 
 ``attacker_app(target)`` serves pages that open ``new WebSocket(target)`` the way a hostile
 page would, directly, from a sandboxed iframe (whose origin is ``null``) or as a ``file:``
