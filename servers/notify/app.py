@@ -9,6 +9,9 @@ Routes (every error a JSON ``{"error": why}``):
   event when the channel's history no longer reaches back to the client's id.
 - ``GET /channels/{name}/ws``: the same posts over a WebSocket (``servers.ws.websocket``:
   lesson 12's ``Origin`` check and limits; ``?since=ID`` resumes); ``{"text"}`` sent up posts.
+  With a login, ``{"read": ID}`` marks posts read (``servers.notify.sockets``).
+- ``GET``, ``POST /channels/{name}/read`` ``{"read": ID}``: the user's read mark and unread
+  count on the channel (``servers.notify.reads``), and marking posts read.
 - ``POST /channels/{name}/posts`` ``{"text"}``: 201 with the post, numbered by the channel's
   broker (``servers.notify.channels``); 400 for bad input, 503 when the backplane is down.
 - ``GET /health``: 200 ``{"status": "ok", ...}``; ``GET /metrics``: text a person reads.
@@ -40,6 +43,7 @@ from servers.notify.auth import (
     Signer,
     Users,
     check_user_name,
+    credential,
     identify,
     session_cookie,
 )
@@ -53,6 +57,8 @@ from servers.notify.channels import (
     check_channel,
     owner,
 )
+from servers.notify.reads import ReadMarks
+from servers.notify.sockets import ReadingGuard
 from servers.sse import encode_event
 from servers.stalls import STALLS, WRITE_TIMEOUT, StallWatch, let_go
 
@@ -69,6 +75,7 @@ class Service:
 
     def __init__(self, brokers, signer: Signer, users: Users, write_timeout: float) -> None:
         self.channels = Channels(brokers)
+        self.reads = ReadMarks(self.channels)
         self.brokers, self.signer, self.users = brokers, signer, users
         self.streams: dict[int, web.Request] = {}  # the open SSE streams' requests, by id
         self.sockets: weakref.WeakSet = weakref.WeakSet()
@@ -143,7 +150,31 @@ def make_app(
 
     async def channel_socket(request: web.Request) -> web.StreamResponse:
         channel = await _readable(request, service)
-        return await ws.websocket(request, channel.feed, service.sockets, allowed, guard, ws_hubs)
+        user, on_read, greeting = _user_if_any(request, service.signer), None, None
+        if user is not None:  # a logged-in socket marks posts read, and is told its mark
+            name = channel.name
+
+            async def on_read(post_id: object) -> dict:
+                return await service.reads.mark(user, name, post_id)
+
+            greeting = await service.reads.state(user, name)
+        socket_guard = ReadingGuard(guard, on_read, greeting)
+        return await ws.websocket(
+            request, channel.feed, service.sockets, allowed, socket_guard, ws_hubs
+        )
+
+    async def read_state(request: web.Request) -> web.Response:
+        user = identify(request, service.signer)
+        name = (await _readable(request, service)).name
+        if request.method == "GET":
+            return web.json_response(await service.reads.state(user, name))
+        body = await _json_object(request)
+        if "read" not in body:
+            return json_error(400, 'missing "read": send {"read": POST_ID}')
+        try:
+            return web.json_response(await service.reads.mark(user, name, body["read"]))
+        except ValueError as error:
+            return json_error(400, str(error))
 
     async def post(request: web.Request) -> web.Response:
         identify(request, service.signer)
@@ -174,6 +205,8 @@ def make_app(
             web.get("/channels/{name}/events", channel_events),
             web.get("/channels/{name}/ws", channel_socket),
             web.post("/channels/{name}/posts", post),
+            web.get("/channels/{name}/read", read_state),
+            web.post("/channels/{name}/read", read_state),
             web.get("/health", health),
             web.get("/metrics", metrics_page),
         ]
@@ -208,6 +241,11 @@ async def _readable(request: web.Request, service: Service) -> Channel:
         if user != private_to:
             raise Refused(403, f"channel {name!r} is {private_to}'s; you are {user}")
     return await service.channels.get(name)
+
+
+def _user_if_any(request: web.Request, signer: Signer) -> str | None:
+    """The request's user, None when it carries no credentials (``Refused``: invalid ones)."""
+    return None if credential(request) is None else identify(request, signer)
 
 
 async def _json_object(request: web.Request) -> dict:

@@ -134,10 +134,12 @@ class Channels:
         self.brokers, self.max_channels, self.ready_timeout = brokers, max_channels, ready_timeout
         self._open: dict[str, Channel] = {}
 
-    async def get(self, name: str) -> Channel:
+    async def get(self, name: str, *, internal: bool = False) -> Channel:
         """The open channel ``name`` (opened now if need be), caught up with the backplane.
-        ``NoSuchChannel``, ``TooManyChannels``, or ``BackplaneDown`` (try later)."""
-        channel = self._open.get(check_channel(name))
+        ``NoSuchChannel``, ``TooManyChannels``, or ``BackplaneDown`` (try later).
+        ``internal``: a channel of the service's own (``servers.notify.reads``), whose name
+        no client can give."""
+        channel = self._open.get(name if internal else check_channel(name))
         if channel is None:
             if len(self._open) >= self.max_channels:
                 raise TooManyChannels(
