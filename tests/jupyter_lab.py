@@ -131,8 +131,8 @@ async def lab_server(root: Path, *, isolated: bool) -> AsyncIterator[Lab]:
     ]  # fmt: skip
     sock = f"{folder}/jupyter.sock"
     if isolated:
-        command = [*unshare_command(), sys.executable, "-c", LOOPBACK_UP,
-                   *command, f"--ServerApp.sock={sock}"]  # fmt: skip
+        command = [*unshare_command(), sys.executable, "-c", LOOPBACK_UP, *command,
+                   f"--ServerApp.sock={sock}", "--ServerApp.allow_remote_access=True"]  # fmt: skip
     else:
         port = free_port()
         command += ["--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}"]

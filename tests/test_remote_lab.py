@@ -56,7 +56,10 @@ def reachable_here(port: int) -> bool:
 async def what_the_browser_shows(root, isolated: bool) -> dict:
     async with lab_server(root, isolated=isolated) as lab, open_browser() as browser:
         page = await browser.new_page()
-        await page.goto(f"{lab.url}/lab/tree/lessons.ipynb?token={lab.token}")
+        # isolated, the page is on a name that is not loopback's, as a hub's is (Chromium
+        # resolves *.localhost to loopback): the feed must let the proxy's page in by its Host
+        site = lab.url.replace("127.0.0.1", "lab.localhost") if isolated else lab.url
+        await page.goto(f"{site}/lab/tree/lessons.ipynb?token={lab.token}")
         await run_all(page)
         wait = {"timeout": scaled(90) * 1000}
         try:
@@ -69,7 +72,7 @@ async def what_the_browser_shows(root, isolated: bool) -> dict:
         route = page.locator(".jp-OutputArea-output", has_text=re.compile(r"^route: "))
         await route.first.wait_for(**wait)
         return {
-            "lab": lab.url,
+            "lab": site,
             "addresses": await page.locator(".course-eventsource, .course-feed-socket")
             .evaluate_all("boxes => boxes.map(box => box.dataset.address)"),
             "clock": await page.locator(".course-eventsource .events div").all_inner_texts(),
