@@ -193,7 +193,8 @@ def make_app(
     async def health(request: web.Request) -> web.Response:
         numbers = service.numbers()
         keys = ("broker", "clients", "channels", "subscribed", "posts")
-        return web.json_response({"status": "ok", **{key: numbers[key] for key in keys}})
+        small = {key: numbers[key] for key in keys}
+        return web.json_response({"status": "ok", **small, "drops": numbers["let_go"]})
 
     async def metrics_page(request: web.Request) -> web.Response:
         return web.Response(text=metrics.render(service.numbers()))

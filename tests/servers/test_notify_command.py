@@ -46,7 +46,7 @@ def service(*options: str, secret: str = ""):
         return False
 
     try:
-        wait_until(healthy, timeout=scaled(20), what="the service to answer /health")
+        wait_until(healthy, timeout=20, what="the service to answer /health")
         yield url, process
     finally:
         if process.poll() is None:

@@ -86,6 +86,7 @@ def test_health_answers_200_with_a_small_json(service):
         "channels": 0,
         "subscribed": 0,
         "posts": 0,
+        "drops": 0,
     }
 
 
