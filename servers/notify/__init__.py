@@ -7,8 +7,9 @@ notices, a WebSocket path, posts numbered once per channel by the backplane, ``/
 it on its own.
 
 The modules, each importing only those above it: ``auth`` (tokens, the session cookie,
-users), ``channels`` (a channel is a feed on its own broker), ``metrics`` (what a person
-reads), ``app`` (the routes), ``__main__`` (the command).
+users), ``channels`` (a channel is a feed on its own broker), ``reads`` (read marks, kept on
+the backplane), ``sockets`` (the WebSocket that also takes read marks), ``metrics`` (what a
+person reads), ``app`` (the routes), ``__main__`` (the command).
 """
 
 from servers.notify.app import make_app
