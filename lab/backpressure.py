@@ -295,12 +295,7 @@ def _let_go(transport: asyncio.Transport | None, farewell: bytes) -> None:
     if farewell:
         transport.write(farewell)
     transport.close()
-    asyncio.get_running_loop().call_later(LET_GO_GRACE, _reset_if_open, transport)
-
-
-def _reset_if_open(transport: asyncio.Transport) -> None:
-    if transport.get_protocol() is not None:  # None once closed: abort() would then fail
-        reset(transport)
+    asyncio.get_running_loop().call_later(LET_GO_GRACE, reset, transport)
 
 
 async def _until_closed(ws: web.WebSocketResponse, client: _Client) -> None:

@@ -91,7 +91,13 @@ def kernel_unsent(transport: asyncio.BaseTransport) -> int | None:
 
 
 def reset(transport: asyncio.BaseTransport) -> None:
-    """Close ``transport``'s connection at once, discarding what is unsent (a TCP RST)."""
+    """Close ``transport``'s connection at once, discarding what is unsent (a TCP RST).
+
+    A connection already gone (its protocol told, ``get_protocol()`` None) is left alone:
+    asyncio's ``abort()`` fails on a transport whose close completed once its buffer drained.
+    """
+    if transport.get_protocol() is None:
+        return
     sock = transport.get_extra_info("socket")
     if sock is not None and sock.fileno() >= 0:
         with contextlib.suppress(OSError):
