@@ -25,10 +25,11 @@ from servers.timing import scaled
 
 ROOT = Path(__file__).resolve().parents[1]
 CELLS = [
-    ("03-sse-wire-format", ["cell-2", "cell-5", "cell-7"]),
-    ("07-websocket-full-duplex", ["cell-2", "browser-both-ways", "browser-both-ways-publish"]),
+    ("03-sse-wire-format", ["import asyncio", "clock_server = serve(", "show_stream("]),
+    ("07-websocket-full-duplex", ["import asyncio", "show_feed_socket(", "by the kernel"]),
 ]
-"""The lessons' own cells: imports, the servers, the live boxes."""
+"""The lessons' own cells, each the first code cell holding its text: imports and servers, the
+live boxes (by text, not id: tools/nbtools renumbers ids whenever a cell is added)."""
 
 EVENTS = "document.querySelectorAll('.course-eventsource .events div').length"
 POSTS = "JSON.parse(document.querySelector('.course-feed-socket')?.dataset.posts || '[]').length"
@@ -40,9 +41,13 @@ def lessons_notebook(path) -> None:
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                        "language": "python"}  # fmt: skip
-    for lesson, ids in CELLS:
-        cells = {c.get("id"): c for c in nbformat.read(ROOT / f"notebooks/{lesson}.ipynb", 4).cells}
-        notebook.cells += [nbformat.v4.new_code_cell(cells[i].source) for i in ids]
+    for lesson, texts in CELLS:
+        code = [c for c in nbformat.read(ROOT / f"notebooks/{lesson}.ipynb", 4).cells
+                if c.cell_type == "code"]  # fmt: skip
+        for text in texts:
+            cell = next((c for c in code if text in c.source), None)
+            assert cell is not None, f"lesson {lesson} has no code cell with {text!r} any more"
+            notebook.cells.append(nbformat.v4.new_code_cell(cell.source))
     notebook.cells.append(nbformat.v4.new_code_cell(ROUTE))
     nbformat.write(notebook, path)
 
