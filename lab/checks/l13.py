@@ -34,13 +34,15 @@ def reference(received: bytes, *, mistake: str | None = None) -> dict[int, int]:
     counts: dict[int, int] = {}
     at = 0
     while len(received) - at >= 9:
-        if mistake == "two-byte length":
-            length = int.from_bytes(received[at + 1 : at + 3], "big")
-        else:
-            length = int.from_bytes(received[at : at + 3], "big")
-        kind = received[at + 3]
+        length = int.from_bytes(
+            received[at + (mistake == "two-byte length") : at + 3],
+            "little" if mistake == "little-endian length" else "big",
+        )
+        kind, flags = received[at + 3 + (mistake == "type from the flags byte")], received[at + 4]
         stream = int.from_bytes(received[at + 5 : at + 9], "big")
-        if mistake != "reserved bit":
+        if mistake == "stream id from the last byte":
+            stream = received[at + 8]
+        elif mistake != "reserved bit":
             stream &= 0x7FFFFFFF
         if len(received) - at < 9 + length and mistake != "counts a partial frame":
             break
@@ -48,9 +50,11 @@ def reference(received: bytes, *, mistake: str | None = None) -> dict[int, int]:
             "counts DATA": (HEADERS, CONTINUATION, DATA),
             "no CONTINUATION": (HEADERS,),
         }.get(mistake, (HEADERS, CONTINUATION))
-        if kind in kinds:
+        if kind in kinds and (mistake != "END_HEADERS only" or flags & 0x4):
             size = length if mistake == "payload only" else 9 + length
             counts[stream] = counts.get(stream, 0) + size
+        elif mistake == "lists every stream":
+            counts.setdefault(stream, 0)
         at += 9 + length
     return counts
 
@@ -68,6 +72,16 @@ HINTS = {
     "int.from_bytes(buffer[at:at + 3], 'big')), not 2.",
     "counts a partial frame": "the bytes may stop inside a frame: stop when fewer than 9 + "
     "length bytes are left, and count only whole frames.",
+    "little-endian length": "the 24-bit length is big-endian, most significant byte first "
+    "(int.from_bytes(..., 'big')), as every integer in an HTTP/2 frame header is.",
+    "type from the flags byte": "the type is byte 3, right after the 3 length bytes (0, 1, 2); "
+    "byte 4 holds the flags.",
+    "stream id from the last byte": "the stream identifier is all of bytes 5 to 8 (31 bits, "
+    "big-endian, with the top bit cleared), not only byte 8: stream ids go past 255.",
+    "END_HEADERS only": "count every HEADERS and CONTINUATION frame, whatever its flags: "
+    "END_HEADERS (0x4) only marks the last frame of a header block.",
+    "lists every stream": "a stream appears only when it had header frames: SETTINGS on stream "
+    "0, or a stream with only DATA, is left out of the dict.",
 }
 
 BLOCK = bytes(range(40))
@@ -96,15 +110,31 @@ CASES = [  # what the buffer is, the buffer
         + frame(HEADERS, 5, BLOCK)[:20],
     ),
     (
+        "a HEADERS frame on stream 65,537 (a stream id above 255)",
+        frame(HEADERS, 65537, BLOCK[:9], flags=0x4),
+    ),
+    (
         "a whole frame, then 5 bytes of the next frame header",
         frame(HEADERS, 1, BLOCK[:10], flags=0x4) + frame(HEADERS, 3, BLOCK)[:5],
     ),
 ]
 
 
-def _diagnose(got: Any, received: bytes) -> str | None:
+def _answers(header_bytes: Callable[[bytes], Any]) -> list[tuple[Any, bytes]]:
+    """The learner's answer for every built case (None where it raised), for a diagnosis."""
+    answers = []
+    for _, received in CASES:
+        try:
+            answers.append((header_bytes(received), received))
+        except Exception:
+            answers.append((None, received))
+    return answers
+
+
+def _diagnose(answers: list[tuple[Any, bytes]]) -> str | None:
+    """The hint of the mistake whose answers are all of ``answers`` (``(got, received)``)."""
     for mistake, hint in HINTS.items():
-        if got == reference(received, mistake=mistake):
+        if all(got == reference(received, mistake=mistake) for got, received in answers):
             return hint
     return None
 
@@ -119,7 +149,7 @@ def check_13_header_bytes(header_bytes: Callable[[bytes], Any], origin: str) -> 
                 "13.1",
                 f"for {what}, header_bytes returned {short(got)}; the header bytes per stream "
                 f"are {want}.",
-                _diagnose(got, received)
+                _diagnose(_answers(header_bytes))
                 or "walk the frames: read 9 bytes of frame header, then skip `length` bytes.",
             )
     received = bytearray()
@@ -131,7 +161,7 @@ def check_13_header_bytes(header_bytes: Callable[[bytes], Any], origin: str) -> 
         "13.1",
         f"on the {len(received)} bytes the server sent for five polls, header_bytes returned "
         f"{short(got)}; per stream they are {want}.",
-        _diagnose(got, bytes(received)),
+        _diagnose([(got, bytes(received))]),
     )
     first, *later = [want[stream] for stream in sorted(want)]
     passed(

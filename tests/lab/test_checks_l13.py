@@ -9,7 +9,7 @@ import pytest
 from checks_support import assert_named, assert_passes
 
 from lab import checks
-from lab.checks.l13 import HINTS, reference
+from lab.checks.l13 import CASES, HINTS, reference
 from servers.multiplex import serve_multiplexed
 
 
@@ -37,6 +37,42 @@ def test_a_right_header_counter_passes(origin, capsys):
 def test_each_header_counting_mistake_is_named(origin, mistake):
     assert_named(checks.check_13_header_bytes, with_mistake(mistake), origin, exercise="13.1",
                  says=HINTS[mistake].split(":")[0], hint=True)
+
+
+def test_every_mistake_answers_the_built_cases_unlike_the_right_answer_and_each_other():
+    answers = {m: [reference(r, mistake=m) for _, r in CASES] for m in [None, *HINTS]}
+    assert len({repr(a) for a in answers.values()}) == len(answers)
+
+
+def walker(stream_of, keep):
+    """A frame walker written as a learner might, with its own stream id and frame choice."""
+    def header_bytes(received):
+        counts, at = {}, 0
+        while len(received) - at >= 9:
+            length = int.from_bytes(received[at:at + 3], "big")
+            if len(received) - at < 9 + length:
+                break
+            head = received[at:at + 9]
+            if keep(head):
+                counts[stream_of(head)] = counts.get(stream_of(head), 0) + 9 + length
+            at += 9 + length
+        return counts
+
+    return header_bytes
+
+
+def test_a_stream_id_read_from_its_last_byte_is_named(origin):
+    # passed every check while all the built cases' stream ids were below 256
+    last_byte = walker(lambda head: head[8], lambda head: head[3] in (1, 9))
+    assert_named(checks.check_13_header_bytes, last_byte, origin, exercise="13.1",
+                 says="stream ids go past 255", hint=True)
+
+
+def test_a_counter_that_skips_frames_without_end_headers_is_named(origin):
+    end_headers_only = walker(lambda head: int.from_bytes(head[5:], "big") & 0x7FFFFFFF,
+                              lambda head: head[3] in (1, 9) and head[4] & 0x4)
+    assert_named(checks.check_13_header_bytes, end_headers_only, origin, exercise="13.1",
+                 says="whatever its flags", hint=True)
 
 
 def test_a_counter_that_crashes_inside_a_frame_header_is_shown_its_error(origin):
