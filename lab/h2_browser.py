@@ -6,7 +6,8 @@
 closes the first two and records again: streams past the server's
 ``SETTINGS_MAX_CONCURRENT_STREAMS`` wait for a slot, and take one when a stream closes.
 ``websocket_from_page(origin)`` opens a ``wss://`` WebSocket to the page's own origin and
-echoes a message. Both run Chromium with ``--log-net-log`` and return what its NetLog says
+echoes a message (and, with ``first_from``, the same WebSocket from a page of another origin
+first). Both run Chromium with ``--log-net-log`` and return what its NetLog says
 (``netlog_http2``): the SETTINGS the server sent, and the WebSocket's request and response
 headers when it went inside HTTP/2 (RFC 8441).
 """
@@ -45,8 +46,8 @@ CEILING_SCRIPT = """async ({n, expect, wait, grace, after}) => {
   return {before, after: firsts, closedAt};
 }"""
 
-WEBSOCKET_SCRIPT = """async () => {
-  const ws = new WebSocket("wss://" + location.host + "/ws");
+WEBSOCKET_SCRIPT = """async (url) => {
+  const ws = new WebSocket(url ?? "wss://" + location.host + "/ws");
   await new Promise((ok, no) => { ws.onopen = ok; ws.onerror = () => no(new Error("no open")); });
   const started = performance.now();
   const echoed = new Promise(ok => { ws.onmessage = e => ok(e.data); });
@@ -97,11 +98,16 @@ async def streams_past_ceiling(
     ])
 
 
-async def websocket_from_page(origin: str) -> dict:
+async def websocket_from_page(origin: str, *, first_from: str | None = None) -> dict:
     """``{"got": echo, "ms": round trip, "page": the page's protocol, "settings": ...,
-    "netlog": ...}``."""
-    [result] = await _on_pages([(origin, WEBSOCKET_SCRIPT, None)])
-    return result
+    "netlog": ..., "elsewhere": ...}``. With ``first_from`` (a page of another origin, such as
+    ``lab.browser.blank_page_app``'s), the same Chromium first opens the WebSocket from that
+    page, before it has any connection to ``origin``: ``"elsewhere"`` is that visit's result
+    (``None`` without ``first_from``)."""
+    url = "wss://" + origin.split("//", 1)[1] + "/ws"
+    visits = [(first_from, WEBSOCKET_SCRIPT, url)] if first_from else []
+    *before, result = await _on_pages([*visits, (origin, WEBSOCKET_SCRIPT, None)])
+    return {**result, "elsewhere": before[0] if before else None}
 
 
 def netlog_http2(path: Path) -> dict:

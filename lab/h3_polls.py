@@ -49,20 +49,25 @@ def _force_quic(server) -> list[str]:
 async def chromium_polls_over_http3(page_url: str, server, count: int = 10) -> dict:
     """``{"answers": [text per poll], "headers": [request header bytes per poll, in order, or
     None where the server saw no such request], "encoder": bytes on Chromium's QPACK encoder
-    stream}`` for ``count`` fetches from a page at ``page_url`` to ``server``."""
+    stream, "encoder_per_poll": [the encoder stream's bytes that arrived for each poll: up to
+    its request, since the one before; None where the request is missing]}`` for ``count``
+    fetches from a page at ``page_url`` to ``server``."""
     before = len(server.record.requests)
     async with open_browser(extra_args=_force_quic(server)) as browser:
         page = await browser.new_page()
         await page.goto(page_url)
         answers = await page.evaluate(POLLS, {"url": server.url, "count": count})
     record = server.record
-    streams = {r["path"]: r["stream"] for r in record.requests[before:] if r["method"] == "GET"}
-    headers = [
-        record.stream_bytes_in[streams[f"/?since={k}"]] if f"/?since={k}" in streams else None
-        for k in range(1, count + 1)
-    ]
+    polls = {r["path"]: r for r in record.requests[before:] if r["method"] == "GET"}
+    found = [polls.get(f"/?since={k}") for k in range(1, count + 1)]
+    headers = [None if r is None else record.stream_bytes_in[r["stream"]] for r in found]
     encoder = record.stream_bytes_in[record.encoder_stream] if record.encoder_stream else 0
-    return {"answers": answers, "headers": headers, "encoder": encoder}
+    marks = [0] + [None if r is None else r["encoder_bytes"] for r in found]
+    per_poll = [
+        None if None in (a, b) else b - a for a, b in zip(marks, marks[1:], strict=False)
+    ]
+    return {"answers": answers, "headers": headers, "encoder": encoder,
+            "encoder_per_poll": per_poll}
 
 
 STREAMS = """async ({url, n, wait}) => {

@@ -50,7 +50,9 @@ class Record:
     """What the server saw, appended to from its loop, read by cells."""
 
     requests: list[dict] = field(default_factory=list)
-    """One ``{"method", "protocol", "path", "stream"}`` per request (a CONNECT or a GET)."""
+    """One ``{"method", "protocol", "path", "stream", "encoder_bytes"}`` per request (a CONNECT
+    or a GET); ``encoder_bytes``: the bytes the client's QPACK encoder stream had carried when
+    the request's headers were decoded (so the entries they needed had arrived)."""
     stream_bytes_in: Counter = field(default_factory=Counter)
     """Bytes received per QUIC stream id, frames included: a GET's stream carries only its
     HEADERS frame, so this is its request header bytes over HTTP/3 (QPACK-encoded)."""
@@ -129,8 +131,13 @@ class _Protocol(QuicConnectionProtocol):
             method = headers.get(b":method", b"").decode()
             protocol = headers.get(b":protocol", b"").decode() or None
             path = headers.get(b":path", b"").decode()
+            encoder = http._peer_encoder_stream_id
             self.record.requests.append(
-                {"method": method, "protocol": protocol, "path": path, "stream": event.stream_id}
+                {
+                    "method": method, "protocol": protocol, "path": path,
+                    "stream": event.stream_id,
+                    "encoder_bytes": 0 if encoder is None else self.record.stream_bytes_in[encoder],
+                }
             )
             if method == "CONNECT" and protocol == "webtransport":
                 http.send_headers(

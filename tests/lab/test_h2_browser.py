@@ -8,7 +8,9 @@ import json
 
 from support import needs
 
+from lab.browser import blank_page_app
 from lab.h2_browser import netlog_http2, streams_past_ceiling, websocket_from_page
+from servers import serve
 from servers.multiplex import serve_multiplexed
 
 
@@ -73,3 +75,14 @@ def test_a_websocket_from_an_http2_page_is_echoed_and_its_http_version_recorded(
     assert result["got"] == "hello" and result["page"] == "h2" and socket["echoed"] == 1
     inside = result["netlog"]["websocket_request"] is not None
     assert inside == (socket["http_version"] == "2")  # the two witnesses agree
+
+
+def test_a_websocket_from_a_page_of_another_origin_goes_first_and_is_echoed_too():
+    needs("chromium")
+    with serve_multiplexed(http2=True) as origin, serve(blank_page_app(), name="elsewhere") as page:
+        result = asyncio.run(websocket_from_page(origin.url, first_from=page.url))
+    first, second = origin.seen.websockets  # the other origin's page opened its socket first
+    assert result["elsewhere"]["got"] == result["got"] == "hello"
+    assert result["elsewhere"]["page"] == "http/1.1" and result["page"] == "h2"
+    assert first["echoed"] == second["echoed"] == 1
+    assert (result["netlog"]["websocket_request"] is not None) == (second["http_version"] == "2")
