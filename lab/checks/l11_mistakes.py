@@ -47,7 +47,8 @@ MISTAKES: dict[str, tuple[str, str]] = {
     "one after another": (
         f"{STALL}, post {{n}} reached {{reached}} of {{fast}} fast clients within {{wait:g}} s: "
         "your broadcaster awaits the clients one after another, so the stalled client's send, "
-        "which waits for buffers it will never drain, holds up every client behind it.",
+        "which waits for buffers it will never drain (or an `await queue.put`, which waits for "
+        "room in its full queue), holds up every client behind it.",
         OWN_TASK,
     ),
     "slow for everyone": (
