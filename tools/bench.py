@@ -12,8 +12,10 @@ to a folder beside it, and a table to stdout:
   promises the hand-written echo within 2x;
 - an SSE fan-out of posts to 1000 connected clients, p50 and p99 and the server's CPU per
   post, against a reference server built on aiohttp-sse the usual way (a queue per client);
-  the same for WebSockets against an aiohttp broadcast loop awaiting each socket in turn;
-  lesson 11's target: at most 0.5x the reference's p99 and CPU per post, rounds alternated;
+  the same for WebSockets against an aiohttp broadcast loop awaiting each socket in turn,
+  with the floor beside them (the CPU of one bare ``transport.write`` per socket, measured in
+  the reference's rounds); lesson 11's target: at most 0.5x the reference's p99 and CPU per
+  post, rounds alternated;
 - slow consumers: 20 fast SSE clients' p99 with 20 stalled clients beside them (raw sockets
   that never read) over their p99 without, rounds alternated in one run; the promise: 2x;
 - idle connections held and the memory each costs, for SSE and WebSocket (lesson 08's round);
@@ -60,6 +62,7 @@ from servers.clock import make_clock_app
 from servers.feed import Feed, make_app
 from servers.limits import affordable, open_file_limit, raise_open_file_limit
 from servers.rfc6455 import serve_echo
+from servers.rfc6455.codec import PONG, encode_frame
 from servers.sse import EventParser, encode_comment, encode_event
 from servers.stalls import STALLS
 from servers.timing import wait_until
@@ -149,24 +152,25 @@ def make_reference_sse_app() -> tuple[web.Application, set, callable]:
     return app, queues, publish
 
 
-def make_reference_ws_app() -> tuple[web.Application, set, callable]:
+def make_reference_ws_app() -> tuple[web.Application, dict, callable]:
     """The usual aiohttp WebSocket broadcast: a set of sockets, and per post a loop that
     awaits ``send_str`` on each in turn (aiohttp's own examples broadcast this way).
 
-    Returns the app, the set of open sockets, and ``publish(text)`` for any thread.
+    Returns the app, the open sockets (each with its transport, for ``bare_writes``), and
+    ``publish(text)`` for any thread.
     """
-    sockets: set[web.WebSocketResponse] = set()
+    sockets: dict[web.WebSocketResponse, asyncio.Transport] = {}  # and each one's transport
     next_id = iter(range(1, 1 << 62))
 
     async def ws(request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse()
         await socket.prepare(request)
-        sockets.add(socket)
+        sockets[socket] = request.transport
         try:
             async for _ in socket:
                 pass
         finally:
-            sockets.discard(socket)
+            sockets.pop(socket, None)
         return socket
 
     async def broadcast(post: dict) -> None:
@@ -185,12 +189,14 @@ def make_reference_ws_app() -> tuple[web.Application, set, callable]:
 
 
 def fan_out(
-    url: str, parked, publish, clients: int, kind: str = "sse"
-) -> tuple[list[float], float]:
+    url: str, parked, publish, clients: int, kind: str = "sse", floor=None
+) -> tuple[list[float], float, float | None]:
     """Latencies of ``FANOUT_POSTS`` posts, ``FANOUT_SPACING`` apart, to ``clients`` clients
     of ``kind`` ("sse" or "ws") that only read while the posts come (``lab.fast_readers``:
     so the figure is the server's, not the clients' parsing), and the server loop's CPU
-    seconds per post."""
+    seconds per post. With ``floor`` (a function for the loop that writes one frame to every
+    client), also the loop's CPU seconds per call of it, as many calls as posts, as far apart,
+    to the same readers once the posts are in (else None)."""
     with FastReaders(url, kind, clients) as readers:
         wait_until(lambda: parked() >= clients, 60, f"every {kind} client connected")
         ids, cpu_before = [], loop_cpu_seconds()
@@ -199,9 +205,40 @@ def fan_out(
             ids.append(publish(f"fan-out {n}")["id"])
         time.sleep(1.0)
         cpu = (loop_cpu_seconds() - cpu_before) / FANOUT_POSTS
+        floor_cpu = None if floor is None else floor_cpu_per_call(floor)
         readers.expect(ids[-1])
-    check_delivered_once_in_order(readers.received_ids(), ids)
-    return readers.latencies(), cpu
+    check_delivered_once_in_order(readers.received_ids(), ids)  # the floor's frames are no post
+    return readers.latencies(), cpu, floor_cpu
+
+
+def floor_cpu_per_call(write_to_all) -> float:
+    """The servers' loop thread's CPU seconds per call of ``write_to_all`` (run on the loop),
+    ``FANOUT_POSTS`` calls ``FANOUT_SPACING`` apart."""
+
+    async def timed() -> float:
+        started = time.thread_time()
+        write_to_all()
+        return time.thread_time() - started
+
+    spent = 0.0
+    for _ in range(FANOUT_POSTS):
+        time.sleep(FANOUT_SPACING)
+        spent += runtime.run(timed())
+    return spent / FANOUT_POSTS
+
+
+BARE_POST = {"id": 10, "text": "fan-out 9", "ts": 1733000000.2305636}
+BARE_FRAME = encode_frame(PONG, json.dumps(BARE_POST).encode())
+"""What ``bare_writes`` sends: an unsolicited pong (RFC 6455 section 5.5.3: no answer is
+expected, and a client takes it for no message) as long as a fan-out post's text frame."""
+
+
+def bare_writes(sockets: dict) -> None:
+    """One ``transport.write(BARE_FRAME)`` per socket of ``make_reference_ws_app``'s, nothing
+    else: the floor any WebSocket fan-out on this loop pays per post (a send system call per
+    client, and on loopback the kernel's delivery to the reader, charged to the sender)."""
+    for transport in list(sockets.values()):
+        transport.write(BARE_FRAME)
 
 
 FAN_OUTS = {
@@ -210,26 +247,36 @@ FAN_OUTS = {
 }
 """Per client kind: the course's route, its reference's name, and the reference's maker."""
 
+FLOOR = "bare writes to every socket"
+"""The WebSocket fan-out's third figure: ``bare_writes``' CPU, measured in the reference's
+rounds (``fan_outs``), what no fan-out with one write per client can go below."""
+
 
 def fan_outs(clients: int, kind: str = "sse") -> tuple[dict[str, list[float]], dict[str, float]]:
     """The course's ``/events`` (or ``/ws``) and its reference, twice each in turn (A B A B),
-    so the second runs first once; latencies pooled, CPU per post averaged."""
+    so the second runs first once; latencies pooled, CPU per post averaged. For WebSockets the
+    CPU also holds ``FLOOR``: ``bare_writes`` to the reference's readers in its rounds."""
     ours, reference, make_reference = FAN_OUTS[kind]
     latencies: dict[str, list[float]] = {ours: [], reference: []}
     cpu: dict[str, list[float]] = {name: [] for name in latencies}
+    if kind == "ws":
+        cpu[FLOOR] = []
     for name in [ours, reference] * 2:
         if name == ours:
             feed = Feed()
             with serve(make_app(feed), name="bench-fan-out-course") as server:
-                values, per_post = fan_out(
+                values, per_post, _ = fan_out(
                     server.url, lambda f=feed: f.waiting, feed.publish, clients, kind
                 )
         else:
             app, held, publish = make_reference()
+            floor = (lambda h=held: bare_writes(h)) if kind == "ws" else None
             with serve(app, name="bench-fan-out-reference") as server:
-                values, per_post = fan_out(
-                    server.url, lambda h=held: len(h), publish, clients, kind
+                values, per_post, per_floor = fan_out(
+                    server.url, lambda h=held: len(h), publish, clients, kind, floor
                 )
+            if floor is not None:
+                cpu[FLOOR].append(per_floor)
         latencies[name] += values
         cpu[name].append(per_post)
     return latencies, {name: statistics.mean(values) for name, values in cpu.items()}
@@ -428,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         slow_fan["with stalled clients"]["p99"] / slow_fan["without stalled clients"]["p99"]
     )
     tcp = rtt["raw TCP echo"]["p50"]
+    ws_floor_ratio = ws_fan_cpu[FLOOR] / ws_fan_cpu[FAN_OUTS["ws"][1]]
     figures = {
         "open_file_limit": {"soft": soft, "hard": hard, "clients": clients,
                             "clients_wanted": FANOUT_CLIENTS},
@@ -458,6 +506,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             for kind, figures, cpus in [("sse", fan, fan_cpu), ("ws", ws_fan, ws_fan_cpu)]
         },
+        "ws_fan_out_floor_cpu_ratio_to_reference": ws_floor_ratio,
         "slow_consumers_fast_clients_s": slow_fan,
         "slow_consumers_p99_ratio_with_to_without_stalled": slow_ratio,
         "slow_consumers_let_go": {"stalled": SLOW_STALLED * 2, "let_go": let_go},
@@ -480,6 +529,12 @@ def main(argv: list[str] | None = None) -> int:
         *[(f"{name} p50", s["p50"], "TCP echo p50", tcp) for name, s in rtt.items()][1:],
         *fan_out_rows("SSE", "aiohttp-sse", fan, fan_cpu, FAN_OUTS["sse"]),
         *fan_out_rows("WebSocket", "aiohttp ws", ws_fan, ws_fan_cpu, FAN_OUTS["ws"]),
+        (
+            "WebSocket fan-out: bare writes' CPU",
+            ws_fan_cpu[FLOOR],
+            "aiohttp ws",
+            ws_fan_cpu[FAN_OUTS["ws"][1]],
+        ),
         (
             "fast clients' p99, 20 stalled beside",
             slow_fan["with stalled clients"]["p99"],
@@ -520,6 +575,10 @@ def main(argv: list[str] | None = None) -> int:
     ]  # fmt: skip
     for claim, holds in verdicts:
         print(f"{claim}: {'yes' if holds else 'NO'}")
+    print(
+        f"WebSocket fan-out floor: one bare write per client costs {ws_floor_ratio:.2f}x the "
+        "aiohttp broadcast's CPU per post; no fan-out that writes to each client goes below"
+    )
     print(f"figures written to {args.out}, plots to {plot_dir}/")
     return 0
 

@@ -6,14 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import aiohttp
 import bench
 import pytest
 
 from lab.clients import ClientLog, sse_listen, ws_listen
-from servers import serve
-from servers.timing import wait_until
+from servers import runtime, serve
+from servers.timing import scaled, wait_until
+
+
+def on_server_loop(action):
+    """Run ``action()`` on the servers' loop (where a transport may be written) and wait."""
+
+    async def run():
+        action()
+
+    runtime.run(run())
 
 
 @pytest.mark.parametrize(
@@ -103,9 +113,30 @@ def test_fan_outs_run_each_server_twice_and_pool_every_clients_latency(monkeypat
     monkeypatch.setattr(bench, "FANOUT_POSTS", 1)
     monkeypatch.setattr(bench, "FANOUT_SPACING", 0.01)
     latencies, cpu = bench.fan_outs(2, kind)
-    assert set(latencies) == set(cpu) == names
+    floor = {bench.FLOOR} if kind == "ws" else set()  # the bare writes, in the reference's rounds
+    assert set(latencies) == names and set(cpu) == names | floor
     assert all(len(values) == 2 * 2 * 1 for values in latencies.values())  # rounds × clients
     assert all(value >= 0 for value in cpu.values())
+
+
+def test_bare_writes_send_every_reference_socket_one_pong_as_long_as_a_post_and_no_message():
+    app, held, _ = bench.make_reference_ws_app()
+
+    async def scenario(url, run_on_server_loop):
+        async with aiohttp.ClientSession() as session:
+            sockets = [await session.ws_connect(url + "/ws", autoping=False) for _ in range(2)]
+            await asyncio.to_thread(wait_until, lambda: len(held) == 2)
+            await asyncio.to_thread(run_on_server_loop, lambda: bench.bare_writes(held))
+            frames = [await ws.receive(timeout=scaled(5)) for ws in sockets]
+            for ws in sockets:
+                await ws.close()
+        return frames
+
+    with serve(app, name="test-bench-bare-writes") as server:
+        frames = asyncio.run(scenario(server.url, on_server_loop))
+    assert [frame.type for frame in frames] == [aiohttp.WSMsgType.PONG] * 2
+    post = {"id": 10, "text": "fan-out 9", "ts": time.time()}
+    assert abs(len(frames[0].data) - len(json.dumps(post))) <= 2  # as long as a post (ts varies)
 
 
 def test_slow_consumer_rounds_alternate_rounds_without_and_with_stalled_clients(monkeypatch):
