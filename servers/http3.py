@@ -3,12 +3,13 @@
 ``serve_webtransport()`` listens on a UDP port of 127.0.0.1 with a fresh self-signed ECDSA
 certificate valid for ten days: a browser may pin such a certificate by its SHA-256 hash
 (``serverCertificateHashes`` in the WebTransport constructor) instead of trusting a CA, and
-the W3C WebTransport spec allows that only for certificates valid at most 14 days, with an
-ECDSA key. The server accepts WebTransport sessions (an extended ``CONNECT`` with
-``:protocol = webtransport``), echoes every bidirectional stream's bytes back on that stream
-and every datagram as a datagram; over plain HTTP/3 it answers ``GET /`` and serves ``GET
-/events...`` as an SSE stream that sends one event and stays open. It keeps a ``Record`` of
-what it saw. Modelled on aioquic's ``examples/http3_server.py``.
+the W3C WebTransport spec allows that only for a certificate valid for two weeks at most, whose
+key is of an allowed algorithm (a list that must include ECDSA on P-256 and must not include
+RSA: its "custom certificate requirements"). The server accepts WebTransport sessions (an
+extended ``CONNECT`` with ``:protocol = webtransport``), echoes every bidirectional stream's
+bytes back on that stream and every datagram as a datagram; over plain HTTP/3 it answers ``GET
+/`` and serves ``GET /events...`` as an SSE stream that sends one event and stays open. It
+keeps a ``Record`` of what it saw. Modelled on aioquic's ``examples/http3_server.py``.
 """
 
 from __future__ import annotations
