@@ -50,9 +50,11 @@ async def chromium_polls_over_http3(page_url: str, server, count: int = 10) -> d
     """``{"answers": [text per poll], "headers": [request header bytes per poll, in order, or
     None where the server saw no such request], "encoder": bytes on Chromium's QPACK encoder
     stream, "encoder_per_poll": [the encoder stream's bytes that arrived for each poll: up to
-    its request, since the one before; None where the request is missing]}`` for ``count``
-    fetches from a page at ``page_url`` to ``server``."""
-    before = len(server.record.requests)
+    its request, since the one before; None where the request is missing], "connections": QUIC
+    connections the server accepted meanwhile}`` for ``count`` fetches from a page at
+    ``page_url`` to ``server``. The byte counts are per stream id, so they are this run's only
+    when ``connections`` is 1 on a fresh server."""
+    before, connections = len(server.record.requests), server.record.connections
     async with open_browser(extra_args=_force_quic(server)) as browser:
         page = await browser.new_page()
         await page.goto(page_url)
@@ -67,7 +69,7 @@ async def chromium_polls_over_http3(page_url: str, server, count: int = 10) -> d
         None if None in (a, b) else b - a for a, b in zip(marks, marks[1:], strict=False)
     ]
     return {"answers": answers, "headers": headers, "encoder": encoder,
-            "encoder_per_poll": per_poll}
+            "encoder_per_poll": per_poll, "connections": record.connections - connections}
 
 
 STREAMS = """async ({url, n, wait}) => {

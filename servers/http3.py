@@ -56,7 +56,9 @@ class Record:
     the request's headers were decoded (so the entries they needed had arrived)."""
     stream_bytes_in: Counter = field(default_factory=Counter)
     """Bytes received per QUIC stream id, frames included: a GET's stream carries only its
-    HEADERS frame, so this is its request header bytes over HTTP/3 (QPACK-encoded)."""
+    HEADERS frame, so this is its request header bytes over HTTP/3 (QPACK-encoded). Stream ids
+    repeat from one connection to the next, so a count is one stream's only while the server
+    has had one connection (``connections``)."""
     connections: int = 0
     """QUIC connections accepted."""
     encoder_stream: int | None = None
