@@ -282,6 +282,8 @@ def fan_outs(clients: int, kind: str = "sse") -> tuple[dict[str, list[float]], d
                 cpu[FLOOR].append(per_floor)
         latencies[name] += values
         cpu[name].append(per_post)
+    for name, rounds in cpu.items():  # one noisy round weighs half of a mean of two
+        print(f"  {name}: CPU per post by round, ms: {[round(v * 1000, 2) for v in rounds]}")
     return latencies, {name: statistics.mean(values) for name, values in cpu.items()}
 
 
