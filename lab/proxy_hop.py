@@ -60,13 +60,18 @@ async def _arrival(chunks, parser: EventParser, pending: list) -> tuple[object, 
 async def paired_delays(
     feed: Feed, streams: dict[str, tuple[str, dict[str, str]]], *, posts: int = 40
 ) -> HopRun:
-    """Publish ``posts`` posts one by one; each is awaited on every stream before the next."""
+    """Publish ``posts`` posts one by one; each is awaited on every stream before the next.
+
+    Each stream says where it starts (``Last-Event-ID``): without it, a stream starts from
+    whatever is newest when its handler gets round to it, which under load can be after the
+    first post (seen in a CI run: that stream waited for a post it would never get)."""
     delays: dict[str, list[float]] = {name: [] for name in streams}
+    start = {"Last-Event-ID": str(feed.last_id)}
     async with httpx.AsyncClient(timeout=scaled(30)) as client:
         responses = {}
         async with asyncio.TaskGroup() as opening:
             for name, (url, headers) in streams.items():
-                request = client.build_request("GET", url, headers=headers)
+                request = client.build_request("GET", url, headers={**headers, **start})
                 responses[name] = opening.create_task(client.send(request, stream=True))
         readers = {
             name: (task.result().aiter_raw(), EventParser(), []) for name, task in responses.items()
