@@ -64,6 +64,7 @@ async def stream_events(
     is cancelled. The posts come from ``hubs``' broadcaster for ``feed`` (``servers.fanout``)
     while the client keeps up, from this handler's own awaited writes while it catches up."""
     response = web.StreamResponse(headers=HEADERS)
+    now = feed.last_id  # "from now" for a new client: before its headers can tell it we are here
     try:
         await response.prepare(request)
     except ConnectionResetError:
@@ -71,7 +72,7 @@ async def stream_events(
     key = watch_stream(request, cancel=True)
     try:
         await response.write(f"retry: {options.retry_ms}\n\n".encode())
-        last_seen = await _resume_point(request, response, feed)
+        last_seen = await _resume_point(request, response, feed, now)
         chunked = response.headers.get("Transfer-Encoding", "").lower() == "chunked"
         stream = Stream(request.transport, SSE_CHUNKED if chunked else SSE_BARE, last_seen)
         hub = (hubs or Hubs(options.heartbeat)).of(feed)
@@ -93,18 +94,21 @@ async def stream_events(
     return response
 
 
-async def _resume_point(request: web.Request, response: web.StreamResponse, feed: Feed) -> int:
+async def _resume_point(
+    request: web.Request, response: web.StreamResponse, feed: Feed, now: int
+) -> int:
     """Where to resume, telling the client when it cannot be where it left off.
 
-    A new client (no id) starts from now. A client whose id is older than the history holds
-    gets a ``gap`` event before the posts still held (written with them, ``missed``). An id
-    that is not a post id, or one ahead of the feed (the server restarted with a new feed),
-    gets a ``reset`` event saying why and where the stream resumes; the stream goes on
-    either way.
+    A new client (no id) starts from ``now``, the newest id when its request was handled,
+    before its headers went out: a post made once the client has its headers reaches it.
+    A client whose id is older than the history holds gets a ``gap`` event before the posts
+    still held (written with them, ``missed``). An id that is not a post id, or one ahead of
+    the feed (the server restarted with a new feed), gets a ``reset`` event saying why and
+    where the stream resumes; the stream goes on either way.
     """
     value = request.headers.get("Last-Event-ID", request.query.get("lastEventId", ""))
     if value == "":
-        return feed.last_id
+        return now
     try:
         last_seen = parse_post_id(value, "Last-Event-ID")
     except web.HTTPBadRequest as error:

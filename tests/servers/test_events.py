@@ -137,3 +137,28 @@ def test_a_client_gone_before_the_headers_ends_the_handler_quietly():
 
     response = asyncio.run(closed_before_headers())  # raised ClientConnectionResetError before
     assert isinstance(response, web.StreamResponse)
+
+
+def test_a_post_made_while_the_headers_go_out_reaches_a_new_client():
+    """A new client starts from the newest post when its request was handled, not from the
+    newest once its headers and ``retry:`` were written: a client that publishes as soon as
+    it has its headers (lab.proxy_hop's measurement) gets that post. Reading ``feed.last_id``
+    after ``prepare()`` instead skips the post made here, between the two."""
+    feed = Feed()
+    app = web.Application()
+
+    async def events(request):
+        return await stream_events(request, feed, EventOptions())
+
+    async def publish_during_prepare(request, response):
+        if request.path == "/events":
+            feed.publish("made while the headers went out")
+
+    app.router.add_get("/events", events)
+    app.on_response_prepare.append(publish_during_prepare)
+    server = serve(app, name="test prepare race")
+    try:
+        _, got, _ = read_events(server.url, 1)
+    finally:
+        server.stop()
+    assert [json.loads(e.data)["text"] for e in got] == ["made while the headers went out"]
