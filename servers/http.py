@@ -77,8 +77,15 @@ async def preflight(request: web.Request) -> web.Response:
     return web.Response(status=204, headers=PREFLIGHT_HEADERS)
 
 
-def make_base_app() -> web.Application:
-    """An app with JSON errors and CORS on every answer."""
+def make_base_app(*, cors: bool = True) -> web.Application:
+    """An app with JSON errors and (``cors``) CORS for any page on every answer."""
     app = web.Application(middlewares=[json_errors])
-    app.on_response_prepare.append(add_cors_headers)
+    if cors:
+        app.on_response_prepare.append(add_cors_headers)
     return app
+
+
+def own_port(request: web.Request) -> int | None:
+    """The port this server accepted the request on (lesson 12's proxy rule needs it)."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    return sockname[1] if sockname else None

@@ -21,7 +21,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from servers import origins
 from servers.fanout import WEBSOCKET, Hub, Hubs, Stream
 from servers.feed.model import Feed, PostNotTaken
-from servers.http import compact_json, json_error, parse_post_id
+from servers.http import compact_json, json_error, own_port, parse_post_id
 from servers.stalls import SLOW_FAREWELL, unwatch, watch_stream
 from servers.ws_limits import Guard
 
@@ -62,7 +62,7 @@ async def websocket(
         request.headers.get("Origin"),
         allowed_origins,
         host=request.host,
-        own_port=_own_port(request),
+        own_port=own_port(request),
     )
     if refused is not None:
         return json_error(403, f"this WebSocket refuses the handshake: {refused}")
@@ -147,8 +147,3 @@ async def close_all(sockets: weakref.WeakSet) -> None:
     for ws in list(sockets):
         await ws.close(code=1001, message=b"server shutting down")
 
-
-def _own_port(request: web.Request) -> int | None:
-    """The port this server accepted the request on."""
-    sockname = request.transport.get_extra_info("sockname") if request.transport else None
-    return sockname[1] if sockname else None

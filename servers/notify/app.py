@@ -57,6 +57,7 @@ from servers.notify.channels import (
     check_channel,
     owner,
 )
+from servers.notify.cors import allow_origins
 from servers.notify.reads import ReadMarks
 from servers.notify.sockets import ReadingGuard
 from servers.sse import encode_event
@@ -74,7 +75,8 @@ class Service:
     """What the routes share: channels, who is who, open streams and sockets, counters."""
 
     def __init__(self, brokers, signer: Signer, users: Users, write_timeout: float) -> None:
-        self.channels = Channels(brokers)
+        self.lag = metrics.DeliveryLag()
+        self.channels = Channels(brokers, on_open=lambda channel: self.lag.watch(channel.feed))
         self.reads = ReadMarks(self.channels)
         self.brokers, self.signer, self.users = brokers, signer, users
         self.streams: dict[int, web.Request] = {}  # the open SSE streams' requests, by id
@@ -95,6 +97,9 @@ class Service:
             "posts": self.posts.total,
             "posts_per_s": self.posts.per_second(),
             "window": self.posts.window,
+            "lag_p99": self.lag.p99(),
+            "lag_samples": self.lag.count(),
+            "lag_window": self.lag.window,
             "let_go": self.stalls.let_go_count,
             "write_timeout": self.stalls.write_timeout,
         }
@@ -118,13 +123,14 @@ def make_app(
     service = Service(
         brokers or MemoryBrokers(), signer or Signer(), Users(passwords), write_timeout
     )
-    app = make_base_app()
+    app = make_base_app(cors=False)
+    allowed = origins.allow_list(allowed_origins) if allowed_origins is not None else None
+    allow_origins(app, allowed)
     app[SERVICE] = service
     app[STALLS] = service.stalls
     app[runtime.HEAD_TIMEOUT_KEY] = runtime.HEAD_TIMEOUT
     options = events.EventOptions(retry_ms=retry_ms, heartbeat=heartbeat)
     sse_hubs, ws_hubs = Hubs(heartbeat), Hubs()
-    allowed = origins.allow_list(allowed_origins) if allowed_origins is not None else None
     guard = ws_limits.Guard(limits)
 
     async def login(request: web.Request) -> web.Response:
@@ -192,7 +198,7 @@ def make_app(
 
     async def health(request: web.Request) -> web.Response:
         numbers = service.numbers()
-        keys = ("broker", "clients", "channels", "subscribed", "posts")
+        keys = ("broker", "clients", "channels", "subscribed", "posts", "lag_p99")
         small = {key: numbers[key] for key in keys}
         return web.json_response({"status": "ok", **small, "drops": numbers["let_go"]})
 

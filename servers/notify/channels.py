@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from servers.backplane import (
     BackplaneDown,
@@ -130,8 +131,11 @@ class Channels:
         *,
         max_channels: int = MAX_CHANNELS,
         ready_timeout: float = READY_TIMEOUT,
+        on_open: Callable[[Channel], object] | None = None,
     ) -> None:
+        """``on_open(channel)`` is called as each channel opens, before any stream reads it."""
         self.brokers, self.max_channels, self.ready_timeout = brokers, max_channels, ready_timeout
+        self.on_open = on_open
         self._open: dict[str, Channel] = {}
 
     async def get(self, name: str, *, internal: bool = False) -> Channel:
@@ -146,6 +150,8 @@ class Channels:
                     f"this backend holds {self.max_channels} channels open already"
                 )
             channel = self._open[name] = Channel(name, self.brokers(name), self.brokers.history)
+            if self.on_open is not None:
+                self.on_open(channel)
         await channel.ready(self.ready_timeout)
         return channel
 

@@ -3,6 +3,8 @@ and ``/health`` and ``/metrics`` say how it is."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from httpx_sse import connect_sse
@@ -11,7 +13,7 @@ from support import wait_until
 
 from servers import serve
 from servers.notify import MemoryBrokers, make_app
-from servers.notify.metrics import PostRate
+from servers.notify.metrics import DeliveryLag, PostRate
 from servers.timing import scaled
 
 
@@ -86,6 +88,7 @@ def test_health_answers_200_with_a_small_json(service):
         "channels": 0,
         "subscribed": 0,
         "posts": 0,
+        "lag_p99": None,
         "drops": 0,
     }
 
@@ -110,6 +113,75 @@ def test_metrics_count_connected_clients_posts_and_drops_in_lines_a_person_reads
         line.startswith("posts taken        2 (0.20/s over the last 10 s)") for line in lines
     )
     assert "drops              0 streams let go for being slow (write timeout 10 s)" in lines
+    assert any(line.startswith("delivery lag p99   -") for line in lines)  # no post since
+
+
+def test_metrics_give_the_delivery_lag_of_the_posts_a_stream_was_handed(service):
+    token = login(service.url, "alice")
+    with (
+        httpx.Client(timeout=scaled(10)) as client,
+        connect_sse(client, "GET", f"{service.url}/channels/broadcast/events") as source,
+    ):
+        wait_until(lambda: httpx.get(f"{service.url}/health").json()["clients"] == 1)
+        for text in ("one", "two", "three"):
+            post(service.url, "broadcast", text, token)
+        got = []
+        for event in source.iter_sse():
+            got += [event.id] if event.data else []  # httpx-sse yields the bare retry: block
+            if len(got) == 3:
+                break
+        wait_until(lambda: httpx.get(f"{service.url}/health").json()["lag_p99"] is not None)
+        lag = httpx.get(f"{service.url}/health").json()["lag_p99"]
+        page = httpx.get(f"{service.url}/metrics").text
+    assert isinstance(lag, float) and lag >= 0
+    line = next(line for line in page.splitlines() if line.startswith("delivery lag p99"))
+    # a post that came before the stream parked was caught up, not broadcast: 1 to 3 samples
+    assert re.fullmatch(
+        rf"delivery lag p99   {lag * 1000:.1f} ms over [123] posts in the last "
+        r"60 s \(publish -> handed to this backend's sockets\)",
+        line,
+    )
+
+
+def test_the_delivery_lag_p99_is_the_nearest_rank_of_the_window_s_samples():
+    now = [100.0]
+    lag = DeliveryLag(window=60, clock=lambda: now[0])
+    assert lag.p99() is None
+    lag.record([now[0] - 0.001 * n for n in range(1, 101)])  # lags of 1..100 ms
+    assert lag.p99() == pytest.approx(0.099) and lag.count() == 100
+    lag.record([now[0] - 5.0])  # one slow post of 101: the 99th rank moves up one
+    assert lag.p99() == pytest.approx(0.100)
+    now[0] += 61  # every sample is out of the window
+    assert lag.p99() is None and lag.count() == 0
+
+
+@pytest.mark.parametrize(
+    "origin, answered",
+    [
+        ("http://localhost:8888", True),  # a loopback page: the learner's JupyterLab
+        ("http://127.0.0.1:9", True),
+        ("http://evil.example", False),
+        ("http://localhost.evil.example", False),
+        ("null", False),
+    ],
+)
+def test_only_pages_the_origin_policy_allows_may_read_answers_across_origins(
+    service, origin, answered
+):
+    answer = httpx.get(f"{service.url}/health", headers={"Origin": origin})
+    assert answer.headers.get("Access-Control-Allow-Origin") == (origin if answered else None)
+    assert "Origin" in answer.headers.get("Vary", "")
+
+
+def test_an_allow_list_names_the_pages_answered_across_origins_and_never_star():
+    app = make_app(brokers=MemoryBrokers(), allowed_origins=["https://app.example"])
+    with serve(app, name="test-notify-cors") as server:
+        mine = httpx.get(f"{server.url}/health", headers={"Origin": "https://app.example"})
+        other = httpx.get(f"{server.url}/health", headers={"Origin": "http://localhost:8888"})
+        plain = httpx.get(f"{server.url}/health")
+    assert mine.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "Access-Control-Allow-Origin" not in other.headers
+    assert "Access-Control-Allow-Origin" not in plain.headers
 
 
 def test_posts_per_second_count_the_posts_of_the_last_window_only():
