@@ -14,6 +14,7 @@ Routes (every error a JSON ``{"error": why}``):
   count on the channel (``servers.notify.reads``), and marking posts read.
 - ``POST /channels/{name}/posts`` ``{"text"}``: 201 with the post, numbered by the channel's
   broker (``servers.notify.channels``); 400 for bad input, 503 when the backplane is down.
+- ``GET /``: the service's own page, a badge and a list (``servers.notify.page``).
 - ``GET /health``: 200 ``{"status": "ok", ...}``; ``GET /metrics``: text a person reads.
 
 Reading ``broadcast`` needs no login; a user's channel is readable only with that user's
@@ -37,7 +38,7 @@ from servers import events, origins, runtime, ws, ws_limits
 from servers.fanout import Hubs, chunk
 from servers.feed.model import PostNotTaken
 from servers.http import json_error, make_base_app
-from servers.notify import metrics
+from servers.notify import metrics, page
 from servers.notify.auth import (
     Refused,
     Signer,
@@ -208,6 +209,7 @@ def make_app(
     app.middlewares.append(_refusals)
     app.add_routes(
         [
+            web.get("/", page.serve_page),
             web.post("/login", login),
             web.get("/channels/{name}/events", channel_events),
             web.get("/channels/{name}/ws", channel_socket),
