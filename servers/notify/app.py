@@ -15,6 +15,8 @@ Routes (every error a JSON ``{"error": why}``):
 - ``POST /channels/{name}/posts`` ``{"text"}``: 201 with the post, numbered by the channel's
   broker (``servers.notify.channels``); 400 for bad input, 503 when the backplane is down.
 - ``GET /``: the service's own page, a badge and a list (``servers.notify.page``).
+- ``GET /channels/{name}/presence``: ``{"channel", "online": [users]}``, who has a stream or
+  socket of the channel open with a login, on any backend (``servers.notify.roster``).
 - ``GET /health``: 200 ``{"status": "ok", ...}``; ``GET /metrics``: text a person reads.
 
 Reading ``broadcast`` needs no login; a user's channel is readable only with that user's
@@ -35,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from aiohttp import web
 
 from servers import events, origins, runtime, ws, ws_limits
+from servers.backplane import BackplaneUnavailable
 from servers.fanout import Hubs, chunk
 from servers.feed.model import PostNotTaken
 from servers.http import json_error, make_base_app
@@ -60,6 +63,7 @@ from servers.notify.channels import (
 )
 from servers.notify.cors import allow_origins
 from servers.notify.reads import ReadMarks
+from servers.notify.roster import PresenceSetup, Roster, user_or_none
 from servers.notify.sockets import ReadingGuard
 from servers.sse import encode_event
 from servers.stalls import STALLS, WRITE_TIMEOUT, StallWatch, let_go
@@ -116,11 +120,14 @@ def make_app(
     write_timeout: float = WRITE_TIMEOUT,
     allowed_origins: Iterable[str] | None = None,
     limits: ws_limits.WSLimits | None = None,
+    presence: PresenceSetup | None = None,
 ) -> web.Application:
     """The service (see the module's docstring). ``brokers``: ``MemoryBrokers()`` by default
     (one process), ``RedisBrokers(url)`` to share channels between backends; ``signer``: the
     tokens (share one secret between backends); ``passwords``: who may log in (None: a demo
-    login). The rest are lessons 03, 11 and 12's options, as ``servers.feed.make_app`` has."""
+    login); ``presence``: whose ``Presence``, on which store, with which ttl (exercise 14's
+    checks give theirs). The rest are lessons 03, 11 and 12's options, as
+    ``servers.feed.make_app`` has."""
     service = Service(
         brokers or MemoryBrokers(), signer or Signer(), Users(passwords), write_timeout
     )
@@ -128,6 +135,7 @@ def make_app(
     allowed = origins.allow_list(allowed_origins) if allowed_origins is not None else None
     allow_origins(app, allowed)
     app[SERVICE] = service
+    roster = Roster(presence or PresenceSetup(), service.brokers)
     app[STALLS] = service.stalls
     app[runtime.HEAD_TIMEOUT_KEY] = runtime.HEAD_TIMEOUT
     options = events.EventOptions(retry_ms=retry_ms, heartbeat=heartbeat)
@@ -151,7 +159,8 @@ def make_app(
         channel = await _readable(request, service)
         service.streams[id(request)] = request
         try:
-            return await events.stream_events(request, channel.feed, options, sse_hubs)
+            async with roster.present(channel.name, user_or_none(request, service.signer)):
+                return await events.stream_events(request, channel.feed, options, sse_hubs)
         finally:
             del service.streams[id(request)]
 
@@ -166,9 +175,17 @@ def make_app(
 
             greeting = await service.reads.state(user, name)
         socket_guard = ReadingGuard(guard, on_read, greeting)
-        return await ws.websocket(
-            request, channel.feed, service.sockets, allowed, socket_guard, ws_hubs
-        )
+        async with roster.present(channel.name, user):
+            return await ws.websocket(
+                request, channel.feed, service.sockets, allowed, socket_guard, ws_hubs
+            )
+
+    async def presence_of(request: web.Request) -> web.Response:
+        name = (await _readable(request, service)).name
+        try:
+            return web.json_response({"channel": name, "online": await roster.online(name)})
+        except BackplaneUnavailable as error:
+            return json_error(503, f"presence is unavailable: {error}")
 
     async def read_state(request: web.Request) -> web.Response:
         user = identify(request, service.signer)
@@ -215,6 +232,7 @@ def make_app(
             web.get("/channels/{name}/ws", channel_socket),
             web.post("/channels/{name}/posts", post),
             web.get("/channels/{name}/read", read_state),
+            web.get("/channels/{name}/presence", presence_of),
             web.post("/channels/{name}/read", read_state),
             web.get("/health", health),
             web.get("/metrics", metrics_page),
@@ -222,6 +240,8 @@ def make_app(
     )
     app.on_shutdown.append(_say_goodbye)
     app.on_cleanup.append(lambda app: app[SERVICE].channels.close())
+    app.on_startup.append(roster.start)
+    app.on_cleanup.append(roster.stop)
     return app
 
 
