@@ -14,8 +14,9 @@ request, stream or socket may not have reached the server yet. A cell that needs
 waits for the server to count them (``feed.waiting``, a backend's ``/backend``).
 
 Each group of clients talks to the server through its own ``ByteMeter``, so bytes are counted
-per group, headers included. The process is killed if the kernel exits first
-(``servers.lifecycle``).
+per group, headers included (``metered=False``: directly). A path in the URL is kept: clients
+of ``http://host:port/channels/broadcast`` read ``/channels/broadcast/events``. The process
+is killed if the kernel exits first (``servers.lifecycle``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class Group:
     whole_list: bool = False
     idle_timeout: float | None = None
     """Cut connections idle this long, as a proxy would (``None``: never)."""
+    metered: bool = True
+    """Relay through a ``ByteMeter`` (bytes counted); ``False``: straight to the server, no
+    relay hop in the clients' process, bytes reported as 0 (lesson 14's SLO)."""
 
 
 @dataclass
@@ -187,9 +191,13 @@ async def _run(spec: dict) -> dict:
     stop = asyncio.Event()
     meters, sessions, tasks, logs = [], [], [], []
     for group in spec["groups"]:
-        meter = await ByteMeter(
-            target.hostname, target.port, idle_timeout=group["idle_timeout"]
-        ).__aenter__()
+        meter = (
+            await ByteMeter(
+                target.hostname, target.port, idle_timeout=group["idle_timeout"]
+            ).__aenter__()
+            if group["metered"]
+            else _Unmetered(f"{target.scheme}://{target.netloc}")
+        )
         meters.append(meter)
         group_logs = []
         for _ in range(group["clients"]):
@@ -197,7 +205,8 @@ async def _run(spec: dict) -> dict:
             sessions.append(session)
             log = ClientLog()
             group_logs.append(log)
-            client = _client(group, session, meter.url, stop, log, spec["since"], rng)
+            url = meter.url + target.path.rstrip("/")
+            client = _client(group, session, url, stop, log, spec["since"], rng)
             tasks.append(asyncio.ensure_future(client))
         logs.append(group_logs)
     kinds = [g["kind"] for g in spec["groups"]]
@@ -235,6 +244,18 @@ async def _run(spec: dict) -> dict:
             for group, group_logs, meter in zip(spec["groups"], logs, meters, strict=True)
         ]
     }
+
+
+class _Unmetered:
+    """In a meter's place for ``metered=False``: the server's own URL, nothing counted."""
+
+    def __init__(self, url: str) -> None:
+        from lab.meter import Counts
+
+        self.url, self.counts = url, Counts()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        pass
 
 
 def _client(group: dict, session, url: str, stop, log, since: int, rng: random.Random):

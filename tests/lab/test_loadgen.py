@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 from support import wait_until
 
@@ -62,6 +63,26 @@ def test_a_mark_reports_running_totals_that_only_grow(feed, feed_server):
     assert second["requests"] > first["requests"] >= 0
     assert second["bytes_up"] > first["bytes_up"] and second["bytes_down"] > first["bytes_down"]
     assert load.results["short"].requests >= second["requests"]
+
+
+def test_an_unmetered_group_reads_the_stream_under_the_urls_path_directly():
+    from servers import serve
+    from servers.notify import make_app
+
+    with serve(make_app(), name="test-loadgen-unmetered") as server:
+        group = Group("sse", "sse", 2, metered=False)
+        with LoadGenerator(f"{server.url}/channels/broadcast", [group]) as load:
+            token = httpx.post(f"{server.url}/login", json={"user": "u"}).json()["token"]
+            wait_until(lambda: "connected clients  2 " in httpx.get(f"{server.url}/metrics").text)
+            posted = httpx.post(
+                f"{server.url}/channels/broadcast/posts",
+                json={"text": "hi"},
+                headers={"Authorization": f"Bearer {token}"},
+            ).json()
+            wait_until(lambda: load.mark()["sse"]["deliveries"] == 2, what="both deliveries")
+    result = load.results["sse"]
+    check_delivered_once_in_order(result.received_ids(), [posted["id"]])
+    assert (result.bytes_up, result.bytes_down, result.connections) == (0, 0, 0)  # no meter
 
 
 def _result(clients: list[dict]) -> GroupResult:
