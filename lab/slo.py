@@ -19,7 +19,8 @@ client) stays within ``TARGET`` with ``CLIENTS`` clients reading ``broadcast`` o
 5. waits until every window post has reached every client, or until deliveries stop coming.
 
 Latency is the arrival's ``time.time()`` minus the post's ``ts`` (the taking backend's
-``time.time()``: one machine, one clock). ``verdict(run)`` reads only the numbers (see it).
+``time.time()``: one machine, one clock). ``verdict(run)`` reads only the numbers (see it);
+``lab.slo_figures`` prints, plots and sizes a run.
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import numpy as np
 import psutil
 
 from lab.loadgen import Group, LoadGenerator
-from lab.plots import SEQUENCE, ecdf, figure, finish, label
 from lab.stats import summarize
 from servers.limits import affordable, raise_open_file_limit
 from servers.notify.channels import BROADCAST
@@ -58,10 +59,8 @@ CPU_SATURATED = 0.9
 MACHINE_BUSY = 0.95
 """All the machine's cores at least this busy: processes queued for a CPU."""
 BUCKET = 0.5
-"""Seconds per point of the p99-over-time plot (posts grouped by their publish time)."""
+"""Seconds per point of p99 over the window (posts grouped by their publish time)."""
 CLIENTS_PROCESS = "(the clients' process)"
-HEADROOM = 0.5
-"""The sizing estimate keeps each backend's core at most this busy."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +138,9 @@ class SloRun:
     """Share of a core the clients' process used in the window."""
     machine: Machine
     server_cpu: dict[str, float] = field(default_factory=dict)
-    """Share of a core each named server process used in the window."""
+    """Share of a core each named server used in the window (its processes summed)."""
+    backends: tuple[str, ...] = ()
+    """Which of ``server_cpu`` are the service's backends (the rest: a front, Redis)."""
 
     @property
     def rate(self) -> float:
@@ -210,26 +211,6 @@ def verdict(run: SloRun) -> Verdict:
     return Verdict("missed", (within, "and nothing was saturated"))
 
 
-def report(run: SloRun) -> str:
-    """The figure beside its target, with the machine it ran on."""
-    s = run.stats
-    servers = ", ".join(f"{name} {share:.0%}" for name, share in run.server_cpu.items())
-    return "\n".join(
-        [
-            f"objective: {run.objective}",
-            f"ran:       {run.clients} clients, {run.setup}; {run.posts} posts in "
-            f"{run.window:.1f} s ({run.rate:.1f}/s)",
-            f"measured:  p50 {s['p50'] * 1000:.1f} ms · p99 {s['p99'] * 1000:.1f} ms · max "
-            f"{s['max'] * 1000:.1f} ms over {len(run.latencies):,} deliveries; lost "
-            f"{run.lost}, duplicated {run.duplicates}, reconnects {run.reconnects}",
-            f"target:    p99 ≤ {run.objective.target * 1000:.0f} ms → {verdict(run)}",
-            f"machine:   {run.machine}",
-            f"CPU:       clients' process {run.client_cpu:.0%} of a core"
-            + (f"; {servers}" if servers else ""),
-        ]
-    )
-
-
 def account(arrivals: list[list], ids: list[int]) -> tuple[int, int]:
     """``(lost, duplicates)`` over every client: each of ``ids`` must arrive once at each."""
     wanted, lost, duplicates = set(ids), 0, 0
@@ -257,17 +238,21 @@ def measure(
     *,
     warmup: float = 2.0,
     window: float = 5.0,
-    servers: dict[str, int] | None = None,
+    backends: dict[str, int] | None = None,
+    others: dict[str, int] | None = None,
     setup: str = "one service process",
 ) -> SloRun:
     """Run the objective against the service at ``url`` (see the module's docstring).
-    ``servers``: name → pid of the server processes whose CPU to read (backends, nginx,
-    Redis); ``setup``: what they are, in words, for the report."""
+    ``backends``, ``others`` (a front, Redis): name → port of the server processes whose CPU
+    to read (``listeners``); ``setup``: what they are, in words, for the report."""
     import httpx
 
     raise_open_file_limit()
     clients = affordable(objective.clients, 1)  # one socket each in the clients' process
-    processes = {name: psutil.Process(pid) for name, pid in (servers or {}).items()}
+    serving = listeners(backends or {})
+    backend_names = tuple(serving)
+    serving.update(listeners(others or {}))
+    processes = {name: [psutil.Process(pid) for pid in pids] for name, pids in serving.items()}
     load_before = os.getloadavg()[0]
     with httpx.Client(base_url=url, timeout=scaled(10)) as http:
         login = http.post("/login", json={"user": "slo"}).raise_for_status().json()
@@ -308,6 +293,19 @@ def measure(
             psutil.cpu_count() or 1, cpu_model(), load_before, os.getloadavg()[0], busy
         ),
         server_cpu=shares,
+        backends=backend_names,
+    )
+
+
+def measure_cluster(cluster, objective: Objective = Objective(), **options) -> SloRun:
+    """``measure`` through a ``lab.notify_cluster.NotifyCluster``'s front, reading the CPU of
+    its backends, its front and its Redis."""
+    others = {"front": urlsplit(cluster.url).port}
+    if cluster.redis is not None:
+        others["redis"] = urlsplit(cluster.redis.url).port
+    backends = {backend.name: backend.port for backend in cluster.backends}
+    return measure(
+        cluster.url, objective, backends=backends, others=others, setup=cluster.kind, **options
     )
 
 
@@ -323,12 +321,28 @@ def _publish(http, rate: float, duration: float, text: str) -> list[int]:
     return ids
 
 
-def _cpu(load: LoadGenerator, processes: dict[str, psutil.Process]) -> dict[str, float]:
-    """CPU seconds so far: the clients' process and each named process."""
+def listeners(ports: dict[str, int]) -> dict[str, list[int]]:
+    """Name → pids of the processes listening on its port: nginx's master and workers share
+    one; backends served in one process (this kernel, on the fallback) are named together."""
+    by_port: dict[int, set[int]] = {}
+    for connection in psutil.net_connections(kind="tcp"):
+        if connection.status == psutil.CONN_LISTEN and connection.pid:
+            by_port.setdefault(connection.laddr.port, set()).add(connection.pid)
+    named: dict[frozenset[int], list[str]] = {}
+    for name, port in ports.items():
+        named.setdefault(frozenset(by_port.get(port, ())), []).append(name)
+    return {
+        " + ".join(names) + (" (this kernel)" if os.getpid() in pids else ""): sorted(pids)
+        for pids, names in named.items()
+        if pids
+    }
+
+
+def _cpu(load: LoadGenerator, processes: dict[str, list[psutil.Process]]) -> dict[str, float]:
+    """CPU seconds so far: the clients' process and each named server's processes."""
     seconds = {CLIENTS_PROCESS: load.cpu_seconds()}
-    for name, process in processes.items():
-        times = process.cpu_times()
-        seconds[name] = times.user + times.system
+    for name, group in processes.items():
+        seconds[name] = sum(sum(p.cpu_times()[:2]) for p in group)
     return seconds
 
 
@@ -343,49 +357,3 @@ def _settle(load: LoadGenerator, expected: int, quiet: float = 1.0, limit: float
         if now - last_change > scaled(quiet) or now > deadline:
             return
         time.sleep(0.05)
-
-
-def plot(run: SloRun):
-    """ECDF of every delivery's latency, and p99 over the window, each with the target."""
-    target_ms, s, word = run.objective.target * 1000, run.stats, verdict(run).word
-    title = (
-        f"p99 delivery {s['p99'] * 1000:.0f} ms against a {target_ms:.0f} ms target: {word} "
-        f"({run.clients} clients, {run.rate:.0f} posts/s)"
-    )
-    fig, (left, right) = figure(title, ncols=2, width=11)
-    ecdf(left, run.latencies, scale=1000, color=SEQUENCE[0], label="every delivery")
-    left.axvline(target_ms, color=SEQUENCE[3], ls="--", label=f"target {target_ms:.0f} ms")
-    left.axhline(0.99, color="grey", lw=0.8, ls=":", label="99% of deliveries")
-    left.set_xscale("log")
-    label(left, "delivery latency (ms, log scale)", "share of deliveries", "ECDF over the window")
-    left.legend(loc="lower right", fontsize=8)
-    times, p99s = zip(*run.buckets, strict=True) if run.buckets else ((), ())
-    right.plot(times, [p * 1000 for p in p99s], marker="o", color=SEQUENCE[0], label="p99")
-    right.axhline(target_ms, color=SEQUENCE[3], ls="--", label=f"target {target_ms:.0f} ms")
-    right.set_ylim(0, max(target_ms, *(p * 1000 for p in p99s)) * 1.15)
-    label(right, f"publish time into the window (s, {BUCKET:g} s bins)", "p99 latency (ms)",
-          "p99 over the window")  # fmt: skip
-    right.legend(loc="upper right", fontsize=8)
-    finish(fig)
-    return fig
-
-
-def sizing(run: SloRun, backends: list[str], *, clients: int = 100_000) -> str:
-    """An estimate from this run: the backends' CPU per delivery → clients one backend (one
-    core, one asyncio loop) could hold at this post rate with ``HEADROOM``, and how many
-    backends ``clients`` would need. ``backends``: which of ``run.server_cpu`` are backends."""
-    used = sum(run.server_cpu.get(name, 0.0) for name in backends)  # cores busy, averaged
-    if used <= 0 or not run.latencies:
-        return "sizing: the backends' CPU was not measured in this run, so no estimate"
-    per_second = len(run.latencies) / run.window
-    per_core = per_second / used
-    per_backend = per_core * HEADROOM / run.rate
-    return (
-        f"measured: {per_second:,.0f} deliveries/s cost the backends {used:.2f} cores, "
-        f"{per_core:,.0f} deliveries/s per core ({1e6 / per_core:.0f} µs of CPU each)\n"
-        f"estimate: at {run.rate:.0f} posts/s and a core at most {HEADROOM:.0%} busy, one "
-        f"backend holds about {per_backend:,.0f} clients; {clients:,} clients would take about "
-        f"{math.ceil(clients / per_backend)} backends ({math.ceil(clients / per_backend / 2)} "
-        "2-core machines), each subscribed once to the backplane, which carries each post "
-        "once per backend, not once per client"
-    )

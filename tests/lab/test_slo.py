@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import time
 
 import pytest
 from aiohttp import web
 
-from lab import slo
+from lab import slo, slo_figures
 from servers import serve
 from servers.notify import make_app
 
@@ -20,7 +21,8 @@ SMALL = slo.Objective(target=0.25, clients=20, rate=20)
 @pytest.fixture(scope="module")
 def small_run() -> slo.SloRun:
     with serve(make_app(), name="test-slo") as server:
-        return slo.measure(server.url, SMALL, warmup=0.5, window=1.0, setup="in-kernel")
+        backends = {"backend": server.port}
+        return slo.measure(server.url, SMALL, warmup=0.5, window=1.0, backends=backends)
 
 
 def test_a_small_run_delivers_every_window_post_once_to_every_client(small_run):
@@ -41,15 +43,27 @@ def test_a_small_runs_numbers_agree_with_each_other(small_run):
     assert slo.untested(small_run) == []  # it ran as stated: 20 clients, 20 posts/s
 
 
+def test_a_small_run_reads_its_backends_cpu_found_by_the_port_it_listens_on(small_run):
+    assert small_run.backends == ("backend (this kernel)",)
+    assert small_run.server_cpu["backend (this kernel)"] > 0
+    assert "deliveries/s per core" in slo_figures.sizing(small_run)
+
+
+def test_servers_listening_in_one_process_are_named_together():
+    with serve(make_app(), name="test-slo-a") as a, serve(make_app(), name="test-slo-b") as b:
+        found = slo.listeners({"a": a.port, "b": b.port, "nobody": 1})
+    assert found == {"a + b (this kernel)": [os.getpid()]}
+
+
 def test_the_report_prints_the_figure_beside_its_target_and_machine(small_run):
-    text = slo.report(small_run)
+    text = slo_figures.report(small_run)
     assert f"p99 {small_run.stats['p99'] * 1000:.1f} ms" in text
     assert "p99 ≤ 250 ms → " + slo.verdict(small_run).word in text
     assert f"{small_run.machine.cores} cores ({small_run.machine.cpu})" in text
 
 
 def test_the_plot_draws_the_target_and_titles_the_verdict(small_run):
-    figure = slo.plot(small_run)
+    figure = slo_figures.plot(small_run)
     left, right = figure.axes
     assert slo.verdict(small_run).word in figure.get_suptitle()
     for ax in (left, right):
@@ -219,8 +233,9 @@ def test_the_cpu_model_is_read_from_cpuinfo(tmp_path):
 
 
 def test_sizing_is_computed_from_the_backends_measured_cpu():
-    run = given(0.1, latencies=[0.1] * 50_000, server_cpu={"b1": 0.1, "b2": 0.1, "nginx": 0.3})
-    text = slo.sizing(run, ["b1", "b2"], clients=100_000)
+    cpu = {"b1": 0.1, "b2": 0.1, "nginx": 0.3}
+    run = given(0.1, latencies=[0.1] * 50_000, server_cpu=cpu, backends=("b1", "b2"))
+    text = slo_figures.sizing(run, clients=100_000)
     # 10 000 deliveries/s on 0.2 cores: 50 000 per core; half a core at 10 posts/s: 2 500
     assert "50,000 deliveries/s per core" in text
     assert "about 2,500 clients" in text
@@ -228,4 +243,4 @@ def test_sizing_is_computed_from_the_backends_measured_cpu():
 
 
 def test_sizing_says_so_when_no_backend_cpu_was_measured():
-    assert "not measured" in slo.sizing(given(0.1, server_cpu={}), ["b1"])
+    assert "not measured" in slo_figures.sizing(given(0.1, server_cpu={}))
