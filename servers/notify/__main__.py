@@ -40,6 +40,12 @@ def parser() -> argparse.ArgumentParser:
     add("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     add("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
     add(
+        "--name",
+        default="",
+        help="a name for this backend, sent as X-Backend on every response (/health too), "
+        "so a client behind a balancer can tell which backend answered",
+    )
+    add(
         "--redis",
         metavar="URL",
         help="share channels through the Redis at URL "
@@ -72,6 +78,14 @@ def parser() -> argparse.ArgumentParser:
         help="a page origin allowed to open WebSockets (repeat it; default: any loopback page)",
     )
     add(
+        "--retry",
+        type=int,
+        default=events.RETRY_MS,
+        metavar="MS",
+        help="the SSE retry: milliseconds a disconnected client waits before reconnecting "
+        "(default: %(default)s)",
+    )
+    add(
         "--heartbeat",
         type=float,
         default=events.HEARTBEAT,
@@ -84,6 +98,16 @@ def parser() -> argparse.ArgumentParser:
         help="seconds a stream may accept no write before it is let go (default: %(default)s)",
     )
     return commands
+
+
+def name_responses(app: web.Application, name: str) -> None:
+    """Every response ``app`` sends says which backend sent it: ``X-Backend: NAME``, set as
+    its headers go out (so SSE streams carry it too), as lesson 09's backends do."""
+
+    async def say_name(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["X-Backend"] = name
+
+    app.on_response_prepare.append(say_name)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,12 +126,15 @@ def main(argv: list[str] | None = None) -> None:
             brokers=brokers,
             signer=Signer(secret, ttl=args.token_ttl),
             passwords=passwords,
+            retry_ms=args.retry,
             heartbeat=args.heartbeat,
             write_timeout=args.write_timeout,
             allowed_origins=args.allowed_origin,
         )
     except ValueError as error:
         parser().error(str(error))
+    if args.name:
+        name_responses(app, args.name)
     where = f"http://{args.host}:{args.port}"
     backplane = args.redis or "in-process"
     print(f"notification service on {where} (backplane: {backplane})", flush=True)
