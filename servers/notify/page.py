@@ -22,7 +22,8 @@ survives a reload and counts each post once whichever transport brought it.
 Tests and the lesson's headless Chromium read stable hooks (``IDS``): ``#badge`` (its
 ``data-unread``), ``#state`` (``data-state``: ``logged-out``, ``connected``,
 ``reconnecting``), ``#list li`` (``data-channel``, ``data-id``, class ``unread``),
-``#mark-read``, ``#user`` and ``#login``. The page is served with a Content-Security-Policy
+``#mark-read``, ``#user`` and ``#login``; ``#state``'s ``data-drops`` counts the times the
+page went from connected to reconnecting. The page is served with a Content-Security-Policy
 that allows only its own inline script and style (by hash) and connections to its own origin.
 """
 
@@ -63,6 +64,15 @@ const shown = new Map();     // "channel:id" -> the <li> of that notification
 let user = null;
 
 const say = text => { $("error").textContent = text; };
+const remember = name => {  // a page framed by another site may have no storage: no matter
+  try {
+    if (name) sessionStorage.setItem(STORAGE_KEY, name);
+    else sessionStorage.removeItem(STORAGE_KEY);
+  } catch (error) { /* then a reload asks for the name again */ }
+};
+const EXPIRED = "your session has expired: log in again";
+const NO_COOKIE = "logged in, but the session cookie did not come back: a page framed by " +
+  "another site gets no SameSite=Strict cookie (lesson 12); open the page on its own";
 const address = (path, socket) => {  // relative: right behind nginx or Jupyter's proxy too
   const url = new URL(path, location.href);
   if (socket) url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
@@ -70,6 +80,8 @@ const address = (path, socket) => {  // relative: right behind nginx or Jupyter'
 };
 
 function unreadOf(channel) { return Math.max(0, channel.newest - channel.read); }
+
+let drops = 0;  // how often the page went from connected to reconnecting
 
 function render() {
   let unread = 0, open = true;
@@ -90,7 +102,9 @@ function render() {
     li.classList.toggle("unread", channel !== undefined && Number(li.dataset.id) > channel.read);
   }
   const state = user === null ? "logged-out" : open ? "connected" : "reconnecting";
+  if ($("state").dataset.state === "connected" && state === "reconnecting") drops += 1;
   $("state").dataset.state = state;
+  $("state").dataset.drops = drops;
   $("state").textContent = state.replace("-", " ");
   $("transports").textContent = lines.join(" · ");
 }
@@ -133,7 +147,7 @@ async function reopen(channel, source) {
   if (channels.get(channel.name) !== channel || channel.source !== source) return;
   try {
     const answer = await fetch(address(`channels/${channel.name}/read`));
-    if (answer.status === 401) return loggedOut("your session has expired: log in again");
+    if (answer.status === 401) return loggedOut(EXPIRED);
   } catch (error) { /* still unreachable: the new EventSource retries by itself */ }
   listen(channel);
 }
@@ -181,14 +195,14 @@ function stop() {
 function loggedOut(reason) {
   stop();
   user = null;
-  sessionStorage.removeItem(STORAGE_KEY);
+  remember(null);
   $("login").hidden = false;
   $("inbox").hidden = true;
   say(reason);
   render();
 }
 
-async function start(name) {
+async function start(name, fresh = false) {
   stop();
   user = name;
   $("who").textContent = name;
@@ -197,7 +211,7 @@ async function start(name) {
   try {
     for (const channelName of [name, "broadcast"]) {
       const answer = await fetch(address(`channels/${channelName}/read`));
-      if (answer.status === 401) return loggedOut("your session has expired: log in again");
+      if (answer.status === 401) return loggedOut(fresh ? NO_COOKIE : EXPIRED);
       if (!answer.ok) throw new Error(`HTTP ${answer.status}: ${await answer.text()}`);
       const {read, unread} = await answer.json();
       channels.set(channelName, {name: channelName, read, newest: read + unread, wanted: 0,
@@ -228,11 +242,12 @@ $("login").onsubmit = async event => {
   const body = await answer.json();
   if (!answer.ok) return say(body.error);
   say("");
-  sessionStorage.setItem(STORAGE_KEY, body.user);
-  start(body.user);
+  remember(body.user);
+  start(body.user, true);
 };
 
-const remembered = sessionStorage.getItem(STORAGE_KEY);
+let remembered = null;
+try { remembered = sessionStorage.getItem(STORAGE_KEY); } catch (error) { /* none */ }
 if (remembered) { $("user").value = remembered; start(remembered); } else render();
 """
 

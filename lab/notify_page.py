@@ -1,0 +1,376 @@
+"""The notification service's page in a browser: the learner's, and headless Chromium
+(lesson 14).
+
+``show_notify_page(url)`` displays the page the service serves at ``GET /``
+(``servers.notify.page``) in an ``<iframe>`` in the cell's output, reached the way the
+learner's browser can (``lab.reach``: directly, or through ``jupyter-server-proxy``). Directly,
+the frame is opened on the notebook page's own loopback host name: the page's session cookie
+is ``SameSite=Strict``, and a frame on ``127.0.0.1`` inside a JupyterLab on ``localhost`` is
+another site, which gets no such cookie (measured in Chromium, ``tests/lab/
+test_notify_page.py``). Through the proxy the frame is on JupyterLab's own origin.
+
+``drive_notify_page(url)`` runs the page in headless Chromium (``lab.browser``) and returns a
+``PageRun``: log in by name, ``posts`` notifications to the user's channel and ``broadcasts``
+to ``broadcast`` (posted from Python over the service's HTTP API), the badge must show their
+sum; "mark all read", the badge 0 and the server counts nothing unread; a reload, still 0 and
+the list still shown; one more post, the badge 1. With an ``outage`` (``.down()``, ``.up()``:
+the page's backend dies, and comes back or is replaced behind the front), the page must show
+"reconnecting", be connected again, take the next post (badge 2) and mark it read. The run
+stops at the first step that fails; ``PageRun.problems`` says which and why, in words that name
+the likely mistake. Without Chromium (``servers.system.real_part``) nothing runs and the
+``PageRun`` says so; in CI a missing Chromium is an error.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import json
+from dataclasses import dataclass, field
+
+import httpx
+
+from lab.reach import BrowserURL, browser_url, js_address
+from servers import serve
+from servers.notify import BROADCAST, MemoryBrokers, Signer, make_app
+from servers.system import real_part
+from servers.timing import scaled
+
+SENDER = "notifier"
+"""Who posts the notifications (any logged-in user may notify any channel)."""
+
+_frames = itertools.count(1)
+
+FRAME = """<iframe id="{id}" title="the notification service's page"
+  style="width: 100%; height: {height}px; border: 1px solid #ccc; border-radius: 4px"></iframe>
+<div style="font: 12px monospace; color: #666">the service's own page: <span id="{id}-at"></span>
+</div>
+<script>
+(() => {{
+  let src = {src};
+  if ({direct} && location.hostname === "localhost") {{  // this page's site: the cookie works
+    const url = new URL(src);
+    url.hostname = "localhost";
+    src = url.href;
+  }}
+  document.getElementById({id_json}).src = src;
+  document.getElementById({id_json} + "-at").textContent = src;
+}})();
+</script>"""
+
+
+def notify_page_html(url: str | BrowserURL, *, height: int = 380) -> str:
+    """An ``<iframe>`` of the service's page at ``url`` (its ``/``), as ``lab.reach`` routes it
+    (a plain string: opened as it is, with the host-name rule of the module's docstring)."""
+    frame = f"notify-page-{next(_frames)}"
+    direct = not (isinstance(url, BrowserURL) and url.decision.proxied)
+    return FRAME.format(
+        id=frame, id_json=json.dumps(frame), height=height, src=js_address(url),
+        direct=json.dumps(direct),
+    )  # fmt: skip
+
+
+def show_notify_page(url: str, *, height: int = 380):
+    """Display the service at ``url`` (an in-kernel or front loopback address) in this cell."""
+    from IPython.display import HTML
+
+    return HTML(notify_page_html(browser_url(url.rstrip("/") + "/"), height=height))
+
+
+@dataclass
+class Step:
+    """What the page showed after one step: ``badge`` (its number), ``listed`` (the
+    ``(channel, id)`` of each ``#list li``), ``server`` (the server's unread count per
+    channel, when asked) and whether the badge reached ``expected`` in time."""
+
+    name: str
+    expected: int
+    badge: int | None
+    listed: list[tuple[str, int]]
+    server: dict[str, int] = field(default_factory=dict)
+    drops: int = 0
+
+
+@dataclass
+class PageRun:
+    """One run of the page in headless Chromium (``drive_notify_page``)."""
+
+    browser: str
+    """The Chromium that ran it, or ``""``: then ``note`` says why nothing ran."""
+    note: str
+    user: str
+    posts: int
+    broadcasts: int
+    steps: list[Step] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    resumed: dict[str, list[str | None]] = field(default_factory=dict)
+    """With an outage: channel -> the ``Last-Event-ID`` of each request its EventSource made
+    to reconnect (lesson 04: the browser sends the last id it got, by itself)."""
+    problems: list[str] = field(default_factory=list)
+    """Empty when every step showed what it must; else the first failure, named."""
+
+    @property
+    def ran(self) -> bool:
+        return bool(self.browser)
+
+    def badges(self) -> dict[str, int | None]:
+        """Step name -> the badge it showed."""
+        return {step.name: step.badge for step in self.steps}
+
+    def summary(self) -> str:
+        if not self.ran:
+            return f"nothing was checked in a browser: {self.note}"
+        lines = [f"headless Chromium ({self.browser}), user {self.user!r}:"]
+        for step in self.steps:
+            server = f", server unread {step.server}" if step.server else ""
+            lines.append(
+                f"  {step.name:<34} badge {step.badge} (expected {step.expected}), "
+                f"{len(step.listed)} listed{server}"
+            )
+        for channel, ids in self.resumed.items():
+            lines.append(f"  {channel}'s EventSource reconnected with Last-Event-ID {ids}")
+        lines += [f"  problem: {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
+
+BADGE = '#badge[data-unread="{}"]'
+CONNECTED = '#state[data-state="connected"]'
+
+
+async def drive_notify_page(
+    url: str,
+    *,
+    user: str = "learner",
+    posts: int = 3,
+    broadcasts: int = 2,
+    outage=None,
+    timeout: float = 10.0,
+) -> PageRun:
+    """Run the scenario of the module's docstring on the service at ``url``; ``timeout``
+    (scaled) bounds each wait."""
+    part = real_part("chromium")
+    run = PageRun(part.path or "", part.note, user, posts, broadcasts)
+    if not part.real:
+        return run
+    from lab.browser import open_browser
+
+    url = url.rstrip("/")
+    wait_ms = scaled(timeout) * 1000
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=scaled(timeout)) as http,
+        open_browser(executable=part.path) as browser,
+    ):
+        notifier = Poster(http, await _token(http, SENDER))
+        mine = {"Authorization": f"Bearer {await _token(http, user)}"}
+        page = await browser.new_page()
+        page.on("pageerror", lambda error: run.page_errors.append(str(error)))
+        streams = []
+        page.on("request", lambda request: "/events" in request.url and streams.append(request))
+
+        async def step(name: str, expected: int, listed: int, ask: bool = False) -> Step:
+            # the list first (a reload replays it), then the badge; a wrong page's badge
+            # never comes, and what it shows instead is read after the wait
+            await _appears(page, f"#list li:nth-child({listed})", wait_ms)
+            await _appears(page, BADGE.format(expected), wait_ms)
+            shown = await page.locator("#badge").get_attribute("data-unread")
+            items = await page.locator("#list li").evaluate_all(
+                "items => items.map(li => [li.dataset.channel, Number(li.dataset.id)])"
+            )
+            drops = await page.locator("#state").get_attribute("data-drops")
+            result = Step(name, expected, _number(shown), [tuple(i) for i in items],
+                          drops=_number(drops) or 0)  # fmt: skip
+            if ask:
+                for channel in (user, BROADCAST):
+                    answer = await http.get(f"/channels/{channel}/read", headers=mine)
+                    result.server[channel] = answer.json()["unread"]
+            run.steps.append(result)
+            return result
+
+        await page.goto(url + "/")
+        await page.fill("#user", user)
+        await page.click("#login button")
+        if not await _appears(page, CONNECTED, wait_ms):
+            error = await page.locator("#error").text_content()
+            run.problems.append(f"the page did not connect after logging in: {error!r}")
+            return run
+        for number in range(posts):
+            await notifier.post(user, f"for {user} #{number + 1}")
+        for number in range(broadcasts):
+            await notifier.post(BROADCAST, f"for everyone #{number + 1}")
+        total = posts + broadcasts
+        checks = [(f"{total} posted", total, total, False, _live),
+                  ("mark all read", 0, total, True, _marked),
+                  ("reload", 0, total, False, _reloaded),
+                  ("one more post", 1, total + 1, False, _one_more)]  # fmt: skip
+        for name, expected, listed, ask, judge in checks:
+            if name == "mark all read":
+                await page.click("#mark-read")
+            elif name == "reload":
+                await page.reload()
+                await _appears(page, CONNECTED, wait_ms)
+            elif name == "one more post":
+                await notifier.post(user, "one more")
+            problem = judge(await step(name, expected, listed, ask), total)
+            if problem:
+                run.problems.append(problem)
+                return run
+        if outage is not None:
+            before = len(streams)
+            await _outage(run, page, outage, notifier, step, wait_ms)
+            for request in streams[before:]:
+                channel = request.url.split("/channels/", 1)[1].split("/", 1)[0]
+                sent = (await request.all_headers()).get("last-event-id")
+                run.resumed.setdefault(channel, []).append(sent)
+    if run.page_errors and not run.problems:
+        run.problems.append(f"the page's script failed: {run.page_errors[0]}")
+    return run
+
+
+class Poster:
+    """Posts notifications over the service's HTTP API with one user's token."""
+
+    def __init__(self, http: httpx.AsyncClient, token: str) -> None:
+        self.http, self.headers = http, {"Authorization": f"Bearer {token}"}
+
+    async def post(self, channel: str, text: str) -> dict:
+        answer = await self.http.post(
+            f"/channels/{channel}/posts", json={"text": text}, headers=self.headers
+        )
+        answer.raise_for_status()
+        return answer.json()
+
+
+async def _token(http: httpx.AsyncClient, user: str) -> str:
+    answer = await http.post("/login", json={"user": user})
+    answer.raise_for_status()
+    return answer.json()["token"]
+
+
+async def _appears(page, selector: str, wait_ms: float) -> bool:
+    """Whether ``selector`` matches within ``wait_ms`` (a selector, not a script: the page's
+    Content-Security-Policy forbids evaluating strings)."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        await page.wait_for_selector(selector, state="attached", timeout=wait_ms)
+    except PlaywrightTimeout:
+        return False
+    return True
+
+
+def _number(text: str | None) -> int | None:
+    return int(text) if text is not None and text.lstrip("-").isdigit() else None
+
+
+def _twice(step: Step) -> list[tuple[str, int]]:
+    return sorted({item for item in step.listed if step.listed.count(item) > 1})
+
+
+def _live(step: Step, total: int) -> str | None:
+    if _twice(step):
+        return f"the list shows {_twice(step)} more than once: list each (channel, id) once"
+    if len(step.listed) < total:
+        return (
+            f"the page received {len(step.listed)} of the {total} notifications posted "
+            f"(listed: {step.listed})"
+        )
+    if step.badge != total:
+        more = (
+            ": it counts a notification more than once (the SSE stream and the WebSocket "
+            "both bring each post; a reconnect replays one). Count newest id - read mark "
+            "per channel, or each (channel, id) once"
+            if (step.badge or 0) > total
+            else ""
+        )
+        return f"the badge shows {step.badge} with {total} unread notifications listed{more}"
+    return None
+
+
+def _marked(step: Step, total: int) -> str | None:
+    unread = sum(step.server.values())
+    if unread:
+        return (
+            f"after 'mark all read' the server still counts {unread} unread {step.server}: "
+            'the read mark never reached it. Send {"read": ID} on the channel\'s WebSocket '
+            "(a badge cleared only in the page comes back on a reload)"
+        )
+    if step.badge != 0:
+        return f"after 'mark all read' the server counts 0 unread but the badge shows {step.badge}"
+    return None
+
+
+def _reloaded(step: Step, total: int) -> str | None:
+    if step.badge != 0:
+        return f"after a reload the badge shows {step.badge}, not 0: read marks are the server's"
+    if len(set(step.listed)) != total:
+        return (
+            f"after a reload the list shows {len(set(step.listed))} of {total} notifications: "
+            "the page must replay the channels' history (EventSource from lastEventId=0)"
+        )
+    return None
+
+
+def _one_more(step: Step, total: int) -> str | None:
+    if step.badge != 1:
+        return f"one more post after everything was read: the badge shows {step.badge}, not 1"
+    return None
+
+
+async def _call(action) -> None:
+    result = action()
+    if inspect.isawaitable(result):
+        await result
+
+
+async def _outage(run: PageRun, page, outage, notifier: Poster, step, wait_ms: float) -> None:
+    """The page's backend goes down and comes back (or is replaced): the page must notice,
+    reconnect (the WebSocket by its own script), take the next post and mark it read."""
+    await _call(outage.down)
+    noticed = await _appears(page, '#state:not([data-state="connected"])', wait_ms)
+    await _call(outage.up)
+    if not noticed:
+        run.problems.append("the page never showed 'reconnecting' while its backend was down")
+        return
+    if not await _appears(page, CONNECTED, wait_ms):
+        run.problems.append(
+            "the page did not reconnect after its backend came back: an EventSource reconnects "
+            "by itself, a WebSocket must be reopened by the page's script"
+        )
+        return
+    await notifier.post(run.user, "after the outage")
+    listed = run.posts + run.broadcasts + 2
+    after = await step("backend down and back, one post", 2, listed)
+    if after.badge != 2:
+        run.problems.append(f"after the outage one more post: the badge shows {after.badge}, not 2")
+        return
+    await page.click("#mark-read")
+    marked = await step("mark all read again", 0, listed, True)
+    if sum(marked.server.values()) or marked.badge != 0:
+        run.problems.append(
+            f"after the outage 'mark all read' left {marked.server} unread on the server and the "
+            f"badge at {marked.badge}: the page's WebSocket did not come back"
+        )
+
+
+class OneBackend:
+    """One in-kernel notification service whose death the page can live through (lesson 14):
+    ``down()`` stops it (streams get their ``shutdown``, sockets 1001), ``up()`` serves a new
+    app on the same port, the same channels (``MemoryBrokers``) and tokens (``Signer``)."""
+
+    def __init__(self, name: str = "notify-page", *, retry_ms: int = 500) -> None:
+        self.name, self.retry_ms = name, retry_ms
+        self.brokers, self.signer = MemoryBrokers(), Signer()
+        self.server = serve(self._app(), name=name)
+        self.url, self.port = self.server.url, self.server.port
+
+    def _app(self):
+        return make_app(brokers=self.brokers, signer=self.signer, retry_ms=self.retry_ms)
+
+    def down(self) -> None:
+        self.server.stop()
+
+    def up(self) -> None:
+        self.server = serve(self._app(), name=self.name, port=self.port)
+
+    def stop(self) -> None:
+        self.server.stop()

@@ -1,0 +1,173 @@
+"""The notification service's page (lesson 14): its route and hooks, and in real Chromium the
+badge counting each post once, surviving a reload and an outage of its backend; pages with the
+mistakes a learner makes are caught, each by name; the frame the learner's cell shows."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import re
+from html.parser import HTMLParser
+
+import httpx
+import pytest
+from support import needs
+
+from lab.browser import blank_page_app, open_browser, render_output
+from lab.notify_page import OneBackend, drive_notify_page, notify_page_html
+from servers import serve
+from servers.notify import make_app, page
+from servers.timing import scaled
+
+
+class Ids(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.ids += [value for name, value in attrs if name == "id"]
+
+
+def test_the_page_has_every_id_the_tests_read_and_every_id_its_script_reads():
+    parser = Ids()
+    parser.feed(page.page_html())
+    assert len(parser.ids) == len(set(parser.ids)), parser.ids
+    assert set(page.IDS) <= set(parser.ids), set(page.IDS) - set(parser.ids)
+    read_by_script = set(re.findall(r'\$\("([\w-]+)"\)', page.SCRIPT))
+    assert read_by_script and read_by_script <= set(parser.ids), read_by_script - set(parser.ids)
+
+
+def sha256(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+def test_get_slash_serves_the_page_as_html_with_a_policy_that_runs_only_its_own_script():
+    with serve(make_app(), name="test-notify-page-route") as server:
+        answer = httpx.get(server.url + "/", timeout=scaled(10))
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    body = answer.text
+    script = body.split("<script>", 1)[1].split("</script>", 1)[0]
+    style = body.split("<style>", 1)[1].split("</style>", 1)[0]
+    rules = dict(
+        rule.strip().split(" ", 1) for rule in answer.headers["Content-Security-Policy"].split(";")
+    )
+    assert rules["default-src"] == "'none'"
+    assert rules["script-src"] == sha256(script)  # no 'unsafe-inline', no other script
+    assert rules["style-src"] == sha256(style)
+    assert rules["connect-src"] == "'self'"
+
+
+def drive(url: str, **options):
+    return asyncio.run(drive_notify_page(url, **options))
+
+
+@pytest.fixture
+def backend():
+    service = OneBackend("test-notify-page")
+    yield service
+    service.stop()
+
+
+def test_in_chromium_the_badge_counts_each_post_once_and_survives_a_reload_and_an_outage(backend):
+    needs("chromium")
+    run = drive(backend.url, user="alice", posts=3, broadcasts=2, outage=backend)
+    assert run.problems == [], run.summary()
+    assert run.badges() == {
+        "5 posted": 5,
+        "mark all read": 0,
+        "reload": 0,
+        "one more post": 1,
+        "backend down and back, one post": 2,
+        "mark all read again": 0,
+    }
+    assert [len(set(step.listed)) for step in run.steps] == [5, 5, 5, 6, 7, 7]
+    assert run.steps[1].server == {"alice": 0, "broadcast": 0}
+    assert run.steps[2].drops == 0 and run.steps[4].drops >= 1  # it noticed the outage
+    # alice's posts 1-3 and "one more" (4), broadcast's 1-2: each stream resumed where it was
+    assert {channel: set(ids) for channel, ids in run.resumed.items()} == {
+        "alice": {"4"},
+        "broadcast": {"2"},
+    }
+
+
+BROKEN = {
+    "mark_not_sent": (
+        "channel.socket.send(JSON.stringify({read: channel.wanted}));",
+        "channel.read = channel.wanted; render();",
+        "the read mark never reached it",
+    ),
+    "counts_every_arrival": (
+        "channel.newest = Math.max(channel.newest, post.id);",
+        "channel.newest += 1;",
+        "it counts a notification more than once",
+    ),
+    "no_history": (
+        "?lastEventId=${channel.lastEventId}",
+        "",
+        "after a reload the list shows 0 of 5 notifications",
+    ),
+    "websocket_not_reopened": (
+        "setTimeout(() => { if (channel.socket === socket) connect(channel); }, channel.retry);",
+        "",
+        "a WebSocket must be reopened by the page's script",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(BROKEN))
+def test_a_page_with_a_mistake_fails_the_run_with_a_message_naming_it(
+    backend, monkeypatch, mistake
+):
+    needs("chromium")
+    right, wrong, says = BROKEN[mistake]
+    assert page.SCRIPT.count(right) == 1  # the mutation applies
+    monkeypatch.setattr(page, "SCRIPT", page.SCRIPT.replace(right, wrong))
+    run = drive(backend.url, user="bob", outage=backend, timeout=2.0)
+    assert len(run.problems) == 1 and says in run.problems[0], run.summary()
+
+
+def test_without_chromium_the_run_says_nothing_was_checked_in_a_browser(monkeypatch):
+    monkeypatch.setenv("COURSE_FALLBACK", "chromium")
+    run = drive("http://127.0.0.1:9")  # nothing is asked of it
+    assert not run.ran and run.steps == []
+    assert run.summary().startswith("nothing was checked in a browser: chromium: fallback")
+
+
+async def log_in_in_the_frame(notebook_url: str, frame_html: str) -> tuple[str, str]:
+    """The frame's ``#state`` and ``#error`` after logging in inside it, the frame shown in
+    a "notebook" page at ``notebook_url``."""
+    async with open_browser() as browser:
+        tab = await browser.new_page()
+        await tab.goto(notebook_url)
+        await render_output(tab, frame_html)
+        frame = tab.frame_locator("iframe")
+        await frame.locator("#user").fill("carol")
+        await frame.locator("#login button").click()
+        settled = '#state[data-state="connected"], #error:not(:empty)'
+        await frame.locator(settled).first.wait_for(state="attached", timeout=scaled(10) * 1000)
+        state = await frame.locator("#state").get_attribute("data-state")
+        return state, await frame.locator("#error").text_content()
+
+
+def test_the_learners_frame_in_a_localhost_notebook_logs_in_and_connects(backend):
+    needs("chromium")
+    with serve(blank_page_app(), name="test-notify-page-notebook") as notebook:
+        at = notebook.url.replace("127.0.0.1", "localhost") + "/"
+        state, error = asyncio.run(log_in_in_the_frame(at, notify_page_html(backend.url + "/")))
+    assert (state, error) == ("connected", "")
+
+
+def test_a_frame_left_on_127_0_0_1_in_a_localhost_notebook_gets_no_session_cookie(backend):
+    """Why the frame is opened on the notebook's own host name: another site's frame gets no
+    SameSite=Strict cookie, and the page says so."""
+    needs("chromium")
+    plain = f'<iframe src="{backend.url}/"></iframe>'
+    with serve(blank_page_app(), name="test-notify-page-notebook") as notebook:
+        at = notebook.url.replace("127.0.0.1", "localhost") + "/"
+        state, error = asyncio.run(log_in_in_the_frame(at, plain))
+    assert state == "logged-out"
+    assert "the session cookie did not come back" in error
