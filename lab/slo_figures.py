@@ -1,9 +1,10 @@
 """What an SLO run shows: the figure beside its target, the plot, a sizing estimate (lesson 14).
 
 ``report(run)`` prints the measured p99 beside the objective's target, with the verdict and
-the machine it ran on; ``plot(run)`` draws the latency ECDF and p99 over the window, each with
-the target line; ``sizing(run)`` turns the backends' measured CPU per delivery into an
-estimate of the clients one backend holds, stated as an estimate from this run.
+the machine it ran on; ``budget(run)`` says where the CPU went; ``plot(run)`` draws the
+latency ECDF and p99 over the window, each with the target line; ``sizing(run)`` turns the
+backends' measured CPU per delivery into an estimate of the clients one backend holds,
+stated as an estimate from this run.
 """
 
 from __future__ import annotations
@@ -35,6 +36,29 @@ def report(run: SloRun) -> str:
             + (f"; {servers}" if servers else ""),
         ]
     )
+
+
+def budget(run: SloRun) -> str:
+    """Where the CPU went: each part's share of a core, per delivery and per post (the work
+    one post costs that part, done one piece after another on its loop); then the machine's
+    other work in the window."""
+    if not run.latencies or not run.posts:
+        return "budget: no deliveries, nothing to divide"
+    parts = {"clients' process": run.client_cpu, **run.server_cpu}
+    lines = []
+    for name, share in parts.items():
+        seconds = share * run.window  # CPU seconds in the window
+        lines.append(
+            f"{name:<22} {share:5.0%} of a core: {seconds / len(run.latencies) * 1e6:5.1f} µs "
+            f"per delivery, {seconds / run.posts * 1000:5.1f} ms per post"
+        )
+    ours, cores = sum(parts.values()), run.machine.cores
+    other = max(0.0, run.machine.busy * cores - ours)
+    lines.append(
+        f"together {ours:.2f} of {cores} cores; the machine had {run.machine.busy * cores:.2f} "
+        f"busy, so about {other:.2f} cores went to other work"
+    )
+    return "\n".join(lines)
 
 
 def plot(run: SloRun):
@@ -75,12 +99,21 @@ def sizing(run: SloRun, *, clients: int = 100_000) -> str:
     per_second = len(run.latencies) / run.window
     per_core = per_second / used
     per_backend = per_core * HEADROOM / run.rate
-    return (
+    backends = math.ceil(clients / per_backend)
+    text = (
         f"measured: {per_second:,.0f} deliveries/s cost the backends {used:.2f} cores, "
         f"{per_core:,.0f} deliveries/s per core ({1e6 / per_core:.0f} µs of CPU each)\n"
         f"estimate: at {run.rate:.0f} posts/s and a core at most {HEADROOM:.0%} busy, one "
         f"backend holds about {per_backend:,.0f} clients; {clients:,} clients would take about "
-        f"{math.ceil(clients / per_backend)} backends ({math.ceil(clients / per_backend / 2)} "
-        "2-core machines), each subscribed once to the backplane, which carries each post "
-        "once per backend, not once per client"
+        f"{backends} backends ({math.ceil(backends / 2)} 2-core machines, two backends each), "
+        "each subscribed once to the backplane, which carries each post once per backend, "
+        "not once per client"
     )
+    others = {n: c for n, c in run.server_cpu.items() if n not in run.backends and c > used}
+    for name, share in others.items():
+        text += (
+            f"\n{name} used {share:.2f} cores for the same deliveries, more than all the "
+            f"backends: at {clients:,} clients it needs about {clients / run.clients * share:.0f}"
+            " cores of its own, the next thing to size"
+        )
+    return text

@@ -239,7 +239,17 @@ def test_sizing_is_computed_from_the_backends_measured_cpu():
     # 10 000 deliveries/s on 0.2 cores: 50 000 per core; half a core at 10 posts/s: 2 500
     assert "50,000 deliveries/s per core" in text
     assert "about 2,500 clients" in text
-    assert "about 40 backends" in text
+    assert "about 40 backends (20 2-core machines" in text
+    # nginx: 0.3 cores for 1000 clients, more than both backends: 30 cores at 100 000
+    assert "nginx used 0.30 cores for the same deliveries" in text and "about 30 cores" in text
+
+
+def test_the_budget_divides_each_parts_cpu_by_the_deliveries():
+    busy = dataclasses.replace(QUIET, busy=0.9)
+    text = slo_figures.budget(given(0.1, latencies=[0.1] * 50_000, machine=busy))
+    # the clients: half a core for 5 s over 50 000 deliveries, 1000 of them per post
+    assert "50% of a core:  50.0 µs per delivery,  50.0 ms per post" in text
+    assert "together 0.70 of 2 cores; the machine had 1.80 busy, so about 1.10 cores" in text
 
 
 def test_sizing_says_so_when_no_backend_cpu_was_measured():
