@@ -13,8 +13,9 @@ test_notify_page.py``). Through the proxy the frame is on JupyterLab's own origi
 ``PageRun``: log in by name, ``posts`` notifications to the user's channel and ``broadcasts``
 to ``broadcast`` (posted from Python over the service's HTTP API), the badge must show their
 sum; "mark all read", the badge 0 and the server counts nothing unread; a reload, still 0 and
-the list still shown; one more post, the badge 1. With an ``outage`` (``.down()``, ``.up()``:
-the page's backend dies, and comes back or is replaced behind the front), the page must show
+the list still shown; one more post, the badge 1. With an ``outage`` (``lab.notify_outages``:
+``.down(serving)``, told which backend served each channel's stream, and ``.up()``: the
+page's backend dies, and comes back or is replaced behind the front), the page must show
 "reconnecting", be connected again, take the next post (badge 2) and mark it read. The run
 stops at the first step that fails; ``PageRun.problems`` says which and why, in words that name
 the likely mistake. Without Chromium (``servers.system.real_part``) nothing runs and the
@@ -31,8 +32,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from lab.reach import BrowserURL, browser_url, js_address
-from servers import serve
-from servers.notify import BROADCAST, MemoryBrokers, Signer, make_app
+from servers.notify import BROADCAST
 from servers.system import real_part
 from servers.timing import scaled
 
@@ -103,6 +103,10 @@ class PageRun:
     broadcasts: int
     steps: list[Step] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
+    serving: dict[str, list[str]] = field(default_factory=dict)
+    """Channel -> the backends (``X-Backend``) that served its EventSource, in turn."""
+    down: dict[str, str] = field(default_factory=dict)
+    """With an outage: channel -> the backend serving its stream when the outage began."""
     resumed: dict[str, list[str | None]] = field(default_factory=dict)
     """With an outage: channel -> the ``Last-Event-ID`` of each request its EventSource made
     to reconnect (lesson 04: the browser sends the last id it got, by itself)."""
@@ -128,7 +132,10 @@ class PageRun:
                 f"{len(step.listed)} listed{server}"
             )
         for channel, ids in self.resumed.items():
-            lines.append(f"  {channel}'s EventSource reconnected with Last-Event-ID {ids}")
+            was = ""
+            if channel in self.down:  # the backends' names, behind a front
+                was = f" (on {self.down[channel]}, now {self.serving[channel][-1]})"
+            lines.append(f"  {channel}'s EventSource reconnected{was}, Last-Event-ID {ids}")
         lines += [f"  problem: {problem}" for problem in self.problems]
         return "\n".join(lines)
 
@@ -166,6 +173,15 @@ async def drive_notify_page(
         page.on("pageerror", lambda error: run.page_errors.append(str(error)))
         streams = []
         page.on("request", lambda request: "/events" in request.url and streams.append(request))
+
+        def served(response) -> None:
+            name = response.headers.get("x-backend")
+            if "/events" in response.url and name:
+                names = run.serving.setdefault(_channel_of(response.url), [])
+                if not names or names[-1] != name:
+                    names.append(name)
+
+        page.on("response", served)
 
         async def step(name: str, expected: int, listed: int, ask: bool = False) -> Step:
             # the list first (a reload replays it), then the badge; a wrong page's badge
@@ -218,9 +234,8 @@ async def drive_notify_page(
             before = len(streams)
             await _outage(run, page, outage, notifier, step, wait_ms)
             for request in streams[before:]:
-                channel = request.url.split("/channels/", 1)[1].split("/", 1)[0]
                 sent = (await request.all_headers()).get("last-event-id")
-                run.resumed.setdefault(channel, []).append(sent)
+                run.resumed.setdefault(_channel_of(request.url), []).append(sent)
     if run.page_errors and not run.problems:
         run.problems.append(f"the page's script failed: {run.page_errors[0]}")
     return run
@@ -256,6 +271,10 @@ async def _appears(page, selector: str, wait_ms: float) -> bool:
     except PlaywrightTimeout:
         return False
     return True
+
+
+def _channel_of(url: str) -> str:
+    return url.split("/channels/", 1)[1].split("/", 1)[0]
 
 
 def _number(text: str | None) -> int | None:
@@ -325,7 +344,8 @@ async def _call(action) -> None:
 async def _outage(run: PageRun, page, outage, notifier: Poster, step, wait_ms: float) -> None:
     """The page's backend goes down and comes back (or is replaced): the page must notice,
     reconnect (the WebSocket by its own script), take the next post and mark it read."""
-    await _call(outage.down)
+    run.down = {channel: names[-1] for channel, names in run.serving.items()}
+    await _call(lambda: outage.down(dict(run.down)))
     noticed = await _appears(page, '#state:not([data-state="connected"])', wait_ms)
     await _call(outage.up)
     if not noticed:
@@ -339,7 +359,7 @@ async def _outage(run: PageRun, page, outage, notifier: Poster, step, wait_ms: f
         return
     await notifier.post(run.user, "after the outage")
     listed = run.posts + run.broadcasts + 2
-    after = await step("backend down and back, one post", 2, listed)
+    after = await step("outage, then one post", 2, listed)
     if after.badge != 2:
         run.problems.append(f"after the outage one more post: the badge shows {after.badge}, not 2")
         return
@@ -350,27 +370,3 @@ async def _outage(run: PageRun, page, outage, notifier: Poster, step, wait_ms: f
             f"after the outage 'mark all read' left {marked.server} unread on the server and the "
             f"badge at {marked.badge}: the page's WebSocket did not come back"
         )
-
-
-class OneBackend:
-    """One in-kernel notification service whose death the page can live through (lesson 14):
-    ``down()`` stops it (streams get their ``shutdown``, sockets 1001), ``up()`` serves a new
-    app on the same port, the same channels (``MemoryBrokers``) and tokens (``Signer``)."""
-
-    def __init__(self, name: str = "notify-page", *, retry_ms: int = 500) -> None:
-        self.name, self.retry_ms = name, retry_ms
-        self.brokers, self.signer = MemoryBrokers(), Signer()
-        self.server = serve(self._app(), name=name)
-        self.url, self.port = self.server.url, self.server.port
-
-    def _app(self):
-        return make_app(brokers=self.brokers, signer=self.signer, retry_ms=self.retry_ms)
-
-    def down(self) -> None:
-        self.server.stop()
-
-    def up(self) -> None:
-        self.server = serve(self._app(), name=self.name, port=self.port)
-
-    def stop(self) -> None:
-        self.server.stop()

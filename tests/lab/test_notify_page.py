@@ -15,7 +15,8 @@ import pytest
 from support import needs
 
 from lab.browser import blank_page_app, open_browser, render_output
-from lab.notify_page import OneBackend, drive_notify_page, notify_page_html
+from lab.notify_outages import OneBackend
+from lab.notify_page import drive_notify_page, notify_page_html
 from servers import serve
 from servers.notify import make_app, page
 from servers.timing import scaled
@@ -81,7 +82,7 @@ def test_in_chromium_the_badge_counts_each_post_once_and_survives_a_reload_and_a
         "mark all read": 0,
         "reload": 0,
         "one more post": 1,
-        "backend down and back, one post": 2,
+        "outage, then one post": 2,
         "mark all read again": 0,
     }
     assert [len(set(step.listed)) for step in run.steps] == [5, 5, 5, 6, 7, 7]
@@ -171,3 +172,20 @@ def test_a_frame_left_on_127_0_0_1_in_a_localhost_notebook_gets_no_session_cooki
         state, error = asyncio.run(log_in_in_the_frame(at, plain))
     assert state == "logged-out"
     assert "the session cookie did not come back" in error
+
+
+def test_behind_the_front_the_page_resumes_on_another_backend_when_its_own_is_killed():
+    needs("chromium")
+    from lab.notify_cluster import NotifyCluster
+    from lab.notify_outages import KillPageBackend
+
+    cluster = NotifyCluster.start(2, name="test-notify-page-cluster")
+    try:
+        run = drive(cluster.url, user="erin", outage=KillPageBackend(cluster, "erin"))
+    finally:
+        cluster.stop()
+    assert run.problems == [], run.summary()
+    assert run.badges()["outage, then one post"] == 2
+    killed = run.down["erin"]
+    assert run.serving["erin"][-1] != killed, run.serving  # nginx sent it to the other one
+    assert set(run.resumed["erin"]) == {"4"}, run.resumed  # and it resumed after post 4
