@@ -11,15 +11,16 @@ test_notify_page.py``). Through the proxy the frame is on JupyterLab's own origi
 
 ``drive_notify_page(url)`` runs the page in headless Chromium (``lab.browser``) and returns a
 ``PageRun``: log in by name, ``posts`` notifications to the user's channel and ``broadcasts``
-to ``broadcast`` (posted from Python over the service's HTTP API), the badge must show their
-sum; "mark all read", the badge 0 and the server counts nothing unread; a reload, still 0 and
-the list still shown; one more post, the badge 1. With an ``outage`` (``lab.notify_outages``:
+to ``broadcast`` (posted from Python over the service's HTTP API, after marking what the
+channels held read: a fresh inbox), the badge must show their sum, each listed once; "mark
+all read", the badge 0 and the server counts nothing unread; a reload, still 0 and the list
+still shown; one more post, the badge 1. With an ``outage`` (``lab.notify_outages``:
 ``.down(serving)``, told which backend served each channel's stream, and ``.up()``: the
 page's backend dies, and comes back or is replaced behind the front), the page must show
 "reconnecting", be connected again, take the next post (badge 2) and mark it read. The run
 stops at the first step that fails; ``PageRun.problems`` says which and why, in words that name
-the likely mistake. Without Chromium (``servers.system.real_part``) nothing runs and the
-``PageRun`` says so; in CI a missing Chromium is an error.
+the likely mistake (``lab.notify_verdicts``). Without Chromium (``servers.system.real_part``)
+nothing runs and the ``PageRun`` says so; in CI a missing Chromium is an error.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ from __future__ import annotations
 import inspect
 import itertools
 import json
+import time
 from dataclasses import dataclass, field
 
 import httpx
 
+from lab import notify_verdicts as verdicts
+from lab.notify_verdicts import Step
 from lab.reach import BrowserURL, browser_url, js_address
 from servers.notify import BROADCAST
 from servers.system import real_part
@@ -75,20 +79,6 @@ def show_notify_page(url: str, *, height: int = 380):
     from IPython.display import HTML
 
     return HTML(notify_page_html(browser_url(url.rstrip("/") + "/"), height=height))
-
-
-@dataclass
-class Step:
-    """What the page showed after one step: ``badge`` (its number), ``listed`` (the
-    ``(channel, id)`` of each ``#list li``), ``server`` (the server's unread count per
-    channel, when asked) and whether the badge reached ``expected`` in time."""
-
-    name: str
-    expected: int
-    badge: int | None
-    listed: list[tuple[str, int]]
-    server: dict[str, int] = field(default_factory=dict)
-    drops: int = 0
 
 
 @dataclass
@@ -141,6 +131,7 @@ class PageRun:
 
 
 BADGE = '#badge[data-unread="{}"]'
+ITEM = '#list li[data-channel="{}"][data-id="{}"]'
 CONNECTED = '#state[data-state="connected"]'
 
 
@@ -183,25 +174,34 @@ async def drive_notify_page(
 
         page.on("response", served)
 
-        async def step(name: str, expected: int, listed: int, ask: bool = False) -> Step:
-            # the list first (a reload replays it), then the badge; a wrong page's badge
-            # never comes, and what it shows instead is read after the wait
-            await _appears(page, f"#list li:nth-child({listed})", wait_ms)
+        async def step(name: str, expected: int, ask: bool = False) -> Step:
+            # the posts in the list first (a reload replays it), then the badge; a wrong
+            # page's badge never comes, and what it shows instead is read after the wait
+            deadline = time.monotonic() + wait_ms / 1000  # one wait for all the posts
+            for channel, post_id in notifier.sent:
+                left = max(1.0, (deadline - time.monotonic()) * 1000)
+                await _appears(page, ITEM.format(channel, post_id), left)
             await _appears(page, BADGE.format(expected), wait_ms)
             shown = await page.locator("#badge").get_attribute("data-unread")
             items = await page.locator("#list li").evaluate_all(
                 "items => items.map(li => [li.dataset.channel, Number(li.dataset.id)])"
             )
             drops = await page.locator("#state").get_attribute("data-drops")
-            result = Step(name, expected, _number(shown), [tuple(i) for i in items],
-                          drops=_number(drops) or 0)  # fmt: skip
+            listed = [tuple(item) for item in items]
+            missing = [item for item in notifier.sent if item not in listed]
+            result = Step(name, expected, _number(shown), listed, drops=_number(drops) or 0,
+                          missing=missing)  # fmt: skip
             if ask:
-                for channel in (user, BROADCAST):
-                    answer = await http.get(f"/channels/{channel}/read", headers=mine)
-                    result.server[channel] = answer.json()["unread"]
+                result.server = {
+                    c: s["unread"] for c, s in (await _reads(http, user, mine)).items()
+                }
             run.steps.append(result)
             return result
 
+        for channel, state in (await _reads(http, user, mine)).items():  # a fresh inbox
+            if state["unread"]:
+                newest = {"read": state["read"] + state["unread"]}
+                await http.post(f"/channels/{channel}/read", json=newest, headers=mine)
         await page.goto(url + "/")
         await page.fill("#user", user)
         await page.click("#login button")
@@ -214,11 +214,13 @@ async def drive_notify_page(
         for number in range(broadcasts):
             await notifier.post(BROADCAST, f"for everyone #{number + 1}")
         total = posts + broadcasts
-        checks = [(f"{total} posted", total, total, False, _live),
-                  ("mark all read", 0, total, True, _marked),
-                  ("reload", 0, total, False, _reloaded),
-                  ("one more post", 1, total + 1, False, _one_more)]  # fmt: skip
-        for name, expected, listed, ask, judge in checks:
+        checks = [
+            (f"{total} posted", total, False, verdicts.live),
+            ("mark all read", 0, True, verdicts.marked),
+            ("reload", 0, False, verdicts.reloaded),
+            ("one more post", 1, False, verdicts.one_more),
+        ]
+        for name, expected, ask, judge in checks:
             if name == "mark all read":
                 await page.click("#mark-read")
             elif name == "reload":
@@ -226,7 +228,7 @@ async def drive_notify_page(
                 await _appears(page, CONNECTED, wait_ms)
             elif name == "one more post":
                 await notifier.post(user, "one more")
-            problem = judge(await step(name, expected, listed, ask), total)
+            problem = judge(await step(name, expected, ask), total)
             if problem:
                 run.problems.append(problem)
                 return run
@@ -246,13 +248,27 @@ class Poster:
 
     def __init__(self, http: httpx.AsyncClient, token: str) -> None:
         self.http, self.headers = http, {"Authorization": f"Bearer {token}"}
+        self.sent: list[tuple[str, int]] = []
+        """``(channel, id)`` of each post made, in order."""
 
     async def post(self, channel: str, text: str) -> dict:
         answer = await self.http.post(
             f"/channels/{channel}/posts", json={"text": text}, headers=self.headers
         )
         answer.raise_for_status()
-        return answer.json()
+        post = answer.json()
+        self.sent.append((channel, post["id"]))
+        return post
+
+
+async def _reads(http: httpx.AsyncClient, user: str, headers: dict) -> dict[str, dict]:
+    """Channel -> ``{"read", "unread"}``: the server's read state of ``user``'s channels."""
+    states = {}
+    for channel in (user, BROADCAST):
+        answer = await http.get(f"/channels/{channel}/read", headers=headers)
+        answer.raise_for_status()
+        states[channel] = answer.json()
+    return states
 
 
 async def _token(http: httpx.AsyncClient, user: str) -> str:
@@ -281,60 +297,6 @@ def _number(text: str | None) -> int | None:
     return int(text) if text is not None and text.lstrip("-").isdigit() else None
 
 
-def _twice(step: Step) -> list[tuple[str, int]]:
-    return sorted({item for item in step.listed if step.listed.count(item) > 1})
-
-
-def _live(step: Step, total: int) -> str | None:
-    if _twice(step):
-        return f"the list shows {_twice(step)} more than once: list each (channel, id) once"
-    if len(step.listed) < total:
-        return (
-            f"the page received {len(step.listed)} of the {total} notifications posted "
-            f"(listed: {step.listed})"
-        )
-    if step.badge != total:
-        more = (
-            ": it counts a notification more than once (the SSE stream and the WebSocket "
-            "both bring each post; a reconnect replays one). Count newest id - read mark "
-            "per channel, or each (channel, id) once"
-            if (step.badge or 0) > total
-            else ""
-        )
-        return f"the badge shows {step.badge} with {total} unread notifications listed{more}"
-    return None
-
-
-def _marked(step: Step, total: int) -> str | None:
-    unread = sum(step.server.values())
-    if unread:
-        return (
-            f"after 'mark all read' the server still counts {unread} unread {step.server}: "
-            'the read mark never reached it. Send {"read": ID} on the channel\'s WebSocket '
-            "(a badge cleared only in the page comes back on a reload)"
-        )
-    if step.badge != 0:
-        return f"after 'mark all read' the server counts 0 unread but the badge shows {step.badge}"
-    return None
-
-
-def _reloaded(step: Step, total: int) -> str | None:
-    if step.badge != 0:
-        return f"after a reload the badge shows {step.badge}, not 0: read marks are the server's"
-    if len(set(step.listed)) != total:
-        return (
-            f"after a reload the list shows {len(set(step.listed))} of {total} notifications: "
-            "the page must replay the channels' history (EventSource from lastEventId=0)"
-        )
-    return None
-
-
-def _one_more(step: Step, total: int) -> str | None:
-    if step.badge != 1:
-        return f"one more post after everything was read: the badge shows {step.badge}, not 1"
-    return None
-
-
 async def _call(action) -> None:
     result = action()
     if inspect.isawaitable(result):
@@ -358,13 +320,12 @@ async def _outage(run: PageRun, page, outage, notifier: Poster, step, wait_ms: f
         )
         return
     await notifier.post(run.user, "after the outage")
-    listed = run.posts + run.broadcasts + 2
-    after = await step("outage, then one post", 2, listed)
+    after = await step("outage, then one post", 2)
     if after.badge != 2:
         run.problems.append(f"after the outage one more post: the badge shows {after.badge}, not 2")
         return
     await page.click("#mark-read")
-    marked = await step("mark all read again", 0, listed, True)
+    marked = await step("mark all read again", 0, True)
     if sum(marked.server.values()) or marked.badge != 0:
         run.problems.append(
             f"after the outage 'mark all read' left {marked.server} unread on the server and the "
