@@ -1,0 +1,98 @@
+"""lab.drill: lesson 14's failure drill loses nothing and repeats nothing for any reader across
+a backend kill, a Redis restart and a full restart, and reports a gap where the history
+cannot cover; its check catches a reader that loses or repeats, and a service that does."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import pytest
+from support import needs
+
+from lab.drill import Count, Drill, DrillFailed, run_drill
+from lab.notify_cluster import NotifyCluster
+from servers.backplane import relay
+from servers.notify import channels
+
+SMALL = {"clients": 6, "rate": 10.0, "steady": 0.5}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    needs("redis-server")
+    needs("nginx")
+    started = NotifyCluster.start(2, history=30, prefix="test-drill", name="test_drill")
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def fallback(monkeypatch):
+    monkeypatch.setenv("COURSE_FALLBACK", "all")
+    started = NotifyCluster.start(2, history=30, prefix="test-drf", name="test_drill fallback")
+    yield started
+    started.stop()
+
+
+def assert_nothing_lost_or_repeated(drill: Drill) -> None:
+    drill.check()
+    assert [row["step"] for row in drill.rows] == ["kill", "redis", "restart", "away"]
+    for count in drill.counts:  # for every reader, after every step
+        assert (count.lost, count.duplicates) == ([], []), count
+    kill, redis, restart, away = drill.rows
+    assert kill["moved"] >= 1 and kill["reconnects"] >= kill["moved"]  # the failures happened
+    assert redis["retried"] >= 1 and redis["reconnects"] == 0  # refused posts; streams held
+    assert restart["shutdown events"] == restart["readers"] == SMALL["clients"]
+    assert all(row["posts"] > 0 and row["resets"] == 0 for row in drill.rows)
+    assert all(row["gaps"] == 0 for row in drill.rows[:3])  # the history covered every resume
+    assert (away["gaps"], away["told in a gap"], away["lost"]) == (1, 5, 0)
+
+
+def test_no_reader_loses_or_repeats_a_post_through_nginx_and_redis(cluster):
+    drill = asyncio.run(run_drill(cluster, **SMALL))
+    assert drill.kind.startswith("nginx in front of 2 backend processes on Redis")
+    assert_nothing_lost_or_repeated(drill)
+
+
+def test_no_reader_loses_or_repeats_a_post_on_the_fallbacks(fallback):
+    drill = asyncio.run(run_drill(fallback, **SMALL))
+    assert "Python TCP balancer" in drill.kind and "MemoryBrokers" in drill.kind
+    assert_nothing_lost_or_repeated(drill)
+
+
+@pytest.mark.parametrize(
+    ("flaw", "says"),
+    [
+        ("forgets its id", r"lost \d+ ids? \(.*never received, no gap told"),
+        ("resumes one early", r"got id \d+ twice"),
+        ("drops one", r"lost id \d+ \(published, never received"),
+    ],
+)
+def test_the_check_names_a_reader_that_loses_or_repeats_posts(cluster, flaw, says):
+    run = run_drill(cluster, **SMALL, steps=("kill",), away=False, flaw=flaw, settle=3)
+    drill = asyncio.run(run)
+    with pytest.raises(DrillFailed, match=r"reader r0 \(broadcast\), step 'kill': " + says):
+        drill.check()
+    assert {c.reader for c in drill.counts if c.lost or c.duplicates} == {"r0"}
+
+
+def test_the_check_catches_a_service_whose_relays_do_not_catch_up(fallback, monkeypatch):
+    """Lesson 10's replay-less relay: a backend restarted with it holds only what was posted
+    after its channel opened, so readers resuming on it lose what came before."""
+    monkeypatch.setattr(channels, "relay", functools.partial(relay, replay=False))
+    fallback.restart_all()  # the backends' channels open again, on the broken relay
+    drill = asyncio.run(run_drill(fallback, **SMALL, steps=("restart",), away=False, settle=3))
+    with pytest.raises(DrillFailed, match=r"step 'restart': lost \d+ ids?"):
+        drill.check()
+
+
+def test_the_check_names_an_away_reader_that_was_told_of_no_gap():
+    drill = Drill("kind", 1, 1.0, counts=[Count("away", "away", "away", [], [], 0, 0, 1)])
+    with pytest.raises(DrillFailed, match="reader away .* away past the history and got no gap"):
+        drill.check()
+
+
+def test_an_unknown_flaw_is_refused_before_anything_runs():
+    with pytest.raises(ValueError, match="flaw must be one of"):
+        asyncio.run(run_drill(None, flaw="forgets its name"))
