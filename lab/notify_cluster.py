@@ -34,6 +34,7 @@ import psutil
 
 from lab.front import PROXY, front
 from servers import lifecycle, serve
+from servers.limits import raise_open_file_limit
 from servers.notify import MemoryBrokers, Signer, make_app
 from servers.notify.__main__ import name_responses
 from servers.notify.app import SERVICE
@@ -133,7 +134,7 @@ async def _cut_streams(app) -> None:
 
 class NotifyCluster:
     """Lesson 14's deployment (see the module's docstring): ``url`` (the front's), ``kind``,
-    ``backends``, ``redis`` (None on the fallback), ``history``."""
+    ``backends``, ``redis`` (None on the fallback), ``history``, ``retry_ms``."""
 
     def __init__(self, history: int) -> None:
         self.history = history
@@ -157,7 +158,9 @@ class NotifyCluster:
         from servers.redis_server import RedisServer
 
         self = cls(history)
+        self.retry_ms = retry_ms
         lifecycle.keep(self, name=name)  # stops the cluster an earlier run started
+        raise_open_file_limit()  # inherited by Redis, nginx and the backends (lesson 14's SLO)
         try:
             redis = real_part("redis-server")  # in CI a missing one is an error, here
             names = [f"{prefix}{n}" for n in range(1, backends + 1)]

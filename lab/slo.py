@@ -322,20 +322,32 @@ def _publish(http, rate: float, duration: float, text: str) -> list[int]:
 
 
 def listeners(ports: dict[str, int]) -> dict[str, list[int]]:
-    """Name → pids of the processes listening on its port: nginx's master and workers share
-    one; backends served in one process (this kernel, on the fallback) are named together."""
+    """Name → pids of the process listening on its port and the rest of its process group
+    (nginx's workers share the master's socket, but ``psutil`` names one of them); servers
+    in one process (this kernel, on the fallback) are named together, without the kernel's
+    group (the instruments it started)."""
     by_port: dict[int, set[int]] = {}
     for connection in psutil.net_connections(kind="tcp"):
         if connection.status == psutil.CONN_LISTEN and connection.pid:
             by_port.setdefault(connection.laddr.port, set()).add(connection.pid)
     named: dict[frozenset[int], list[str]] = {}
     for name, port in ports.items():
-        named.setdefault(frozenset(by_port.get(port, ())), []).append(name)
+        pids = set(by_port.get(port, ()))
+        groups = {_group_of(pid) for pid in pids - {os.getpid()}}
+        pids.update(p.pid for p in psutil.process_iter() if _group_of(p.pid) in groups - {None})
+        named.setdefault(frozenset(pids), []).append(name)
     return {
         " + ".join(names) + (" (this kernel)" if os.getpid() in pids else ""): sorted(pids)
         for pids, names in named.items()
         if pids
     }
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:  # gone meanwhile
+        return None
 
 
 def _cpu(load: LoadGenerator, processes: dict[str, list[psutil.Process]]) -> dict[str, float]:

@@ -49,7 +49,7 @@ def budget(run: SloRun) -> str:
     for name, share in parts.items():
         seconds = share * run.window  # CPU seconds in the window
         lines.append(
-            f"{name:<22} {share:5.0%} of a core: {seconds / len(run.latencies) * 1e6:5.1f} µs "
+            f"{name:<28} {share:5.0%} of a core: {seconds / len(run.latencies) * 1e6:5.1f} µs "
             f"per delivery, {seconds / run.posts * 1000:5.1f} ms per post"
         )
     ours, cores = sum(parts.values()), run.machine.cores

@@ -116,3 +116,27 @@ def test_a_load_generator_parks_three_hundred_clients_under_a_soft_limit_of_256(
         """,
     )
     assert out.split() == ["0", "True"]
+
+
+@needs_a_high_hard_limit
+def test_the_notification_cluster_started_under_a_soft_limit_of_256_gives_its_servers_more():
+    out = run_limited(
+        "ulimit -Sn 256",
+        """
+        import json, psutil
+        from urllib.parse import urlsplit
+        from lab.notify_cluster import NotifyCluster
+        from lab.slo import listeners
+
+        cluster = NotifyCluster.start(1)  # nginx (or the fallback), a backend, Redis
+        try:
+            ports = {"backend": cluster.backends[0].port, "front": urlsplit(cluster.url).port}
+            found = listeners(ports)
+            print(json.dumps({name: [psutil.Process(pid).rlimit(psutil.RLIMIT_NOFILE)[0]
+                                     for pid in pids] for name, pids in found.items()}))
+        finally:
+            cluster.stop()
+        """,
+    )
+    limits = json.loads(out)
+    assert limits and all(soft > 256 for pids in limits.values() for soft in pids), limits

@@ -6,6 +6,9 @@ import asyncio
 import dataclasses
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -53,6 +56,30 @@ def test_servers_listening_in_one_process_are_named_together():
     with serve(make_app(), name="test-slo-a") as a, serve(make_app(), name="test-slo-b") as b:
         found = slo.listeners({"a": a.port, "b": b.port, "nobody": 1})
     assert found == {"a + b (this kernel)": [os.getpid()]}
+
+
+SERVER_WITH_A_WORKER = """
+import socket, subprocess, sys, time
+server = socket.create_server(("127.0.0.1", 0))
+worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+print(server.getsockname()[1], worker.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_servers_workers_in_its_process_group_are_counted_with_it():
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER_WITH_A_WORKER],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a process group of its own, as servers.tether gives nginx
+    )
+    try:
+        port, worker = map(int, server.stdout.readline().split())
+        assert slo.listeners({"server": port}) == {"server": sorted([server.pid, worker])}
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
 
 
 def test_the_report_prints_the_figure_beside_its_target_and_machine(small_run):
