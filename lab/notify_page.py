@@ -97,6 +97,8 @@ class PageRun:
     """Channel -> the backends (``X-Backend``) that served its EventSource, in turn."""
     down: dict[str, str] = field(default_factory=dict)
     """With an outage: channel -> the backend serving its stream when the outage began."""
+    before_outage: dict[str, int] = field(default_factory=dict)
+    """With an outage: channel -> the newest post id the page listed when it began."""
     resumed: dict[str, list[str | None]] = field(default_factory=dict)
     """With an outage: channel -> the ``Last-Event-ID`` of each request its EventSource made
     to reconnect (lesson 04: the browser sends the last id it got, by itself)."""
@@ -125,7 +127,11 @@ class PageRun:
             was = ""
             if channel in self.down:  # the backends' names, behind a front
                 was = f" (on {self.down[channel]}, now {self.serving[channel][-1]})"
-            lines.append(f"  {channel}'s EventSource reconnected{was}, Last-Event-ID {ids}")
+            newest = self.before_outage.get(channel)
+            lines.append(
+                f"  {channel}'s EventSource reconnected{was}, Last-Event-ID {ids} (the newest "
+                f"post it had listed: {newest})"
+            )
         lines += [f"  problem: {problem}" for problem in self.problems]
         return "\n".join(lines)
 
@@ -307,6 +313,8 @@ async def _outage(run: PageRun, page, outage, notifier: Poster, step, wait_ms: f
     """The page's backend goes down and comes back (or is replaced): the page must notice,
     reconnect (the WebSocket by its own script), take the next post and mark it read."""
     run.down = {channel: names[-1] for channel, names in run.serving.items()}
+    for channel, post_id in run.steps[-1].listed:
+        run.before_outage[channel] = max(post_id, run.before_outage.get(channel, 0))
     await _call(lambda: outage.down(dict(run.down)))
     noticed = await _appears(page, '#state:not([data-state="connected"])', wait_ms)
     await _call(outage.up)

@@ -89,6 +89,7 @@ def test_in_chromium_the_badge_counts_each_post_once_and_survives_a_reload_and_a
     assert run.steps[1].server == {"alice": 0, "broadcast": 0}
     assert run.steps[2].drops == 0 and run.steps[4].drops >= 1  # it noticed the outage
     # alice's posts 1-3 and "one more" (4), broadcast's 1-2: each stream resumed where it was
+    assert run.before_outage == {"alice": 4, "broadcast": 2}
     assert {channel: set(ids) for channel, ids in run.resumed.items()} == {
         "alice": {"4"},
         "broadcast": {"2"},
