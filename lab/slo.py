@@ -46,9 +46,11 @@ TARGET = 0.250
 CLIENTS = 1000
 RATE = 10.0
 """Posts a second during the window: with 1000 clients, 10 000 deliveries a second."""
-BOUND = 2.0
-"""What the lesson's cell asserts p99 stays under (seconds, times ``COURSE_TIMEOUT_FACTOR``):
-a service that stalls fails it, a busy machine does not. Never the target itself."""
+BOUND = 5.0
+"""What the lesson's cell asserts p99 stays under (seconds, times ``COURSE_TIMEOUT_FACTOR``),
+never the target itself: a service that delivers only on its 15 s heartbeat or behind a
+buffering proxy fails it (or loses the posts outright), a busy machine does not (with the
+load average at 9 on 2 cores, this machine measured p99 1.7 s)."""
 
 MIN_SAMPLES = 100
 """Fewer deliveries than this and a p99 is just the largest of them."""
