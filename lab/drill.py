@@ -69,6 +69,8 @@ class Drill:
     kind: str
     clients: int
     rate: float
+    history: int = 0
+    retry_ms: int = 0
     rows: list[dict] = field(default_factory=list)
     counts: list[Count] = field(default_factory=list)
 
@@ -106,6 +108,53 @@ class Drill:
             raise DrillFailed("the drill failed:\n" + "\n".join(wrong))
 
 
+def describe(drill: Drill) -> str:
+    """What the run showed, step by step, in sentences computed from its rows (markdown)."""
+    balancer = drill.kind.split(" in front of")[0]
+    rows = {row["step"]: row for row in drill.rows}
+    said = [f"This run: {drill.kind}. {drill.clients} readers, {drill.rate:g} posts/s."]
+    if "kill" in rows:
+        r = rows["kill"]
+        said.append(
+            f"**{r['failure']}**: {r['moved']} readers were on it. Their streams broke with no "
+            f"`shutdown` event; each waited the stream's `retry:` ({drill.retry_ms} ms), "
+            f"reconnected through {balancer} to another backend with its `Last-Event-ID`, and "
+            f"was sent what it had missed from the channel's history: {_losses(r)}."
+        )
+    if "redis" in rows:
+        r = rows["redis"]
+        said.append(
+            f"**{r['failure']}**: {r['retried']} attempts to post were refused (503) or broke "
+            f"and were retried until taken; {r['reconnects']} streams broke (the backends "
+            "stayed up). The posts taken after the backplane came back reached every backend "
+            f"through its relay's new subscription and catch-up: {_losses(r)}."
+        )
+    if "restart" in rows:
+        r = rows["restart"]
+        said.append(
+            f"**{r['failure']}**: {r['shutdown events']} of {r['readers']} readers got a "
+            f"`shutdown` event before their stream ended; {r['retried']} post attempts were "
+            f"refused while no backend answered; {r['moved']} readers came back on another "
+            f"backend than before, after {r['reconnects']} connection attempts in all: "
+            f"{_losses(r)}."
+        )
+    if "away" in rows:
+        r = rows["away"]
+        said.append(
+            f"**The away reader** missed {r['posts']} posts, more than the history of "
+            f"{drill.history} holds: back, it got {r['gaps']} `gap` event covering "
+            f"{r['told in a gap']} posts, then every post still held ({r['lost']} lost without "
+            "a word)."
+        )
+    return "\n\n".join(said)
+
+
+def _losses(row: dict) -> str:
+    if row["lost"] or row["duplicates"]:
+        return f"{row['lost']} posts lost and {row['duplicates']} delivered twice"
+    return "no reader lost a post or got one twice"
+
+
 def _ids(ids: list[int]) -> str:
     shown = ", ".join(map(str, ids[:10])) + (", …" if len(ids) > 10 else "")
     return f"id {shown}" if len(ids) == 1 else f"{len(ids)} ids ({shown})"
@@ -129,7 +178,7 @@ async def run_drill(
     post after it. Call ``check()`` on the result."""
     if flaw not in (None, *FLAWS):
         raise ValueError(f"flaw must be one of {FLAWS}, got {flaw!r}")
-    drill = Drill(cluster.kind, clients, rate)
+    drill = Drill(cluster.kind, clients, rate, cluster.history, cluster.retry_ms)
     async with (
         httpx.AsyncClient(timeout=scaled(10)) as http,
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session,

@@ -10,7 +10,7 @@ import functools
 import pytest
 from support import needs
 
-from lab.drill import Count, Drill, DrillFailed, run_drill
+from lab.drill import Count, Drill, DrillFailed, describe, run_drill
 from lab.notify_cluster import NotifyCluster
 from servers.backplane import relay
 from servers.notify import channels
@@ -53,12 +53,16 @@ def test_no_reader_loses_or_repeats_a_post_through_nginx_and_redis(cluster):
     drill = asyncio.run(run_drill(cluster, **SMALL))
     assert drill.kind.startswith("nginx in front of 2 backend processes on Redis")
     assert_nothing_lost_or_repeated(drill)
+    told = describe(drill)
+    assert "reconnected through nginx to another backend" in told
+    assert told.count("no reader lost a post or got one twice") == 3
 
 
 def test_no_reader_loses_or_repeats_a_post_on_the_fallbacks(fallback):
     drill = asyncio.run(run_drill(fallback, **SMALL))
     assert "Python TCP balancer" in drill.kind and "MemoryBrokers" in drill.kind
     assert_nothing_lost_or_repeated(drill)
+    assert "through the Python TCP balancer (the fallback" in describe(drill)
 
 
 @pytest.mark.parametrize(
@@ -85,6 +89,7 @@ def test_the_check_catches_a_service_whose_relays_do_not_catch_up(fallback, monk
     drill = asyncio.run(run_drill(fallback, **SMALL, steps=("restart",), away=False, settle=3))
     with pytest.raises(DrillFailed, match=r"step 'restart': lost \d+ ids?"):
         drill.check()
+    assert "posts lost and" in describe(drill)  # the prose follows the run
 
 
 def test_the_check_names_an_away_reader_that_was_told_of_no_gap():
