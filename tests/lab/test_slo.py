@@ -102,9 +102,11 @@ def test_the_plot_draws_the_target_and_titles_the_verdict(small_run):
 # --- a mutant service: what it loses and repeats, the run counts -------------------------------
 
 
-def lossy_app() -> web.Application:
+def lossy_app(*, hold: float = 0.0, lossy: bool = True) -> web.Application:
     """A broadcast service with the notify service's routes whose odd clients never get the
-    window's 3rd post and whose first client gets its 5th twice: a broken fan-out."""
+    window's 3rd post and whose first client gets its 5th twice: a broken fan-out. With
+    ``hold``, it also holds every post that long before it sends it to anyone; with
+    ``lossy=False`` it drops and repeats nothing."""
     posts: list[dict] = []
     queues: list[asyncio.Queue] = []
 
@@ -132,7 +134,9 @@ def lossy_app() -> web.Application:
             if post["id"] <= cursor:
                 continue
             cursor = post["id"]
+            await asyncio.sleep(max(0.0, post["ts"] + hold - time.time()))
             copies = {"slo 3": number % 2 == 0, "slo 5": 1 + (number == 0)}.get(post["text"], 1)
+            copies = copies if lossy else 1
             for _ in range(copies):
                 await response.write(f"id: {post['id']}\ndata: {json.dumps(post)}\n\n".encode())
 
@@ -155,6 +159,14 @@ def test_a_service_that_drops_and_repeats_posts_is_reported_as_missing_its_slo()
     verdict = slo.verdict(run)
     assert verdict.word == "missed"
     assert "10 posts lost, 1 duplicated" in str(verdict)
+
+
+def test_a_service_that_holds_each_post_is_measured_at_least_that_late():
+    with serve(lossy_app(hold=0.3, lossy=False), name="test-slo-late") as server:
+        run = slo.measure(server.url, SMALL, warmup=0.5, window=1.0)
+    assert (run.lost, run.duplicates) == (0, 0)
+    assert min(run.latencies) >= 0.3 > SMALL.target
+    assert slo.verdict(run).word != "met"  # missed, or inconclusive on a saturated machine
 
 
 def test_accounting_counts_each_client_s_missing_and_repeated_posts():
