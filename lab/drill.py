@@ -7,8 +7,9 @@ to ``broadcast`` and the users' channels. A post counts as published only once i
 201; a 502, 503, 504 or a broken connection is retried after a short pause. Then, each under
 that steady load, the steps:
 
-- ``kill``: SIGKILL the backend the first reader is on; its readers reconnect through the
-  front to another backend and resume (the killed one is started again after the count);
+- ``kill``: SIGKILL the backend the first reader is on (in-kernel backends: cut its
+  streams); its readers reconnect through the front to another backend and resume (the
+  killed one is started again after the count);
 - ``redis``: restart Redis (data kept, down ``redis_down`` s): posts get 503 and are retried,
   the relays subscribe again and catch up from the broker's history;
 - ``restart``: SIGTERM every backend (each stream gets a ``shutdown`` event), start them all.
@@ -242,12 +243,13 @@ def _failure(cluster, step: str, first: Reader, redis_down: float):
     """The blocking action of ``step``, the row's description of it, the backend it kills."""
     if step == "kill":
         backend = next(b for b in cluster.backends if b.name == first.backend)
-        return backend.kill, f"SIGKILL {backend.name}", backend
+        return backend.kill, f"{backend.KILL} {backend.name}", backend
     if step == "redis":
         down = f"{'Redis' if cluster.redis else 'backplane'} down {redis_down:g} s"
         return lambda: cluster.restart_redis(down_for=redis_down), down, None
     if step == "restart":
-        return cluster.restart_all, f"SIGTERM all {len(cluster.backends)}, start all", None
+        stop = f"{cluster.backends[0].STOP} all {len(cluster.backends)}, start all"
+        return cluster.restart_all, stop, None
     raise ValueError(f"no step {step!r}: steps are {STEPS}")
 
 

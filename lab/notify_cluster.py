@@ -51,6 +51,9 @@ RETRY_MS = 500
 class NotifyBackend(Service):
     """One ``python -m servers.notify`` process on the Redis at ``redis_url``."""
 
+    KILL, STOP = "SIGKILL", "SIGTERM"
+    """What ``kill()`` and ``stop()`` do, in a word."""
+
     def __init__(self, name: str, redis_url: str, *, history: int, retry_ms: int) -> None:
         super().__init__(free_port(), name)
         self.redis_url, self.history, self.retry_ms = redis_url, history, retry_ms
@@ -88,6 +91,8 @@ class KernelNotifyBackend:
     """A backend served in this kernel on shared ``MemoryBrokers`` (the fallback), with
     ``NotifyBackend``'s interface. Its ``kill()`` cuts every SSE stream (no ``shutdown``
     event) before the server stops; a restart keeps the port."""
+
+    KILL, STOP = "cut the streams of", "stop"
 
     def __init__(self, name: str, brokers: MemoryBrokers, signer: Signer, *, retry_ms: int) -> None:
         self.name, self.brokers, self.signer, self.retry_ms = name, brokers, signer, retry_ms
