@@ -70,6 +70,8 @@ const remember = name => {  // a page framed by another site may have no storage
     else sessionStorage.removeItem(STORAGE_KEY);
   } catch (error) { /* then a reload asks for the name again */ }
 };
+const NO_SOCKET = "the WebSocket did not open (the service is down, or its Origin check " +
+  "refused this page: lesson 12); trying again";
 const EXPIRED = "your session has expired: log in again";
 const NO_COOKIE = "logged in, but the session cookie did not come back: a page framed by " +
   "another site gets no SameSite=Strict cookie (lesson 12); open the page on its own";
@@ -155,7 +157,14 @@ async function reopen(channel, source) {
 function connect(channel) {  // lesson 07: a browser never reconnects a WebSocket; we do
   const path = `channels/${channel.name}/ws?since=${channel.newest}`;
   const socket = channel.socket = new WebSocket(address(path, true));
-  socket.onopen = () => { channel.retry = RETRY_MIN; sendMark(channel); render(); };
+  let opened = false;
+  socket.onopen = () => {
+    opened = true;
+    channel.retry = RETRY_MIN;
+    if ($("error").textContent.endsWith(NO_SOCKET)) say("");
+    sendMark(channel);
+    render();
+  };
   socket.onmessage = event => {
     const message = JSON.parse(event.data);
     if ("error" in message) return say(`${channel.name}: ${message.error}`);
@@ -168,6 +177,7 @@ function connect(channel) {  // lesson 07: a browser never reconnects a WebSocke
   };
   socket.onclose = () => {
     if (channel.socket !== socket) return;  // closed on purpose
+    if (!opened) say(`${channel.name}: ${NO_SOCKET}`);  // a script never sees the status
     render();
     setTimeout(() => { if (channel.socket === socket) connect(channel); }, channel.retry);
     channel.retry = Math.min(RETRY_MAX, channel.retry * 2);

@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 
 import httpx
 import pytest
+from notify_support import login, post
 from support import needs
 
 from lab.browser import blank_page_app, open_browser, render_output
@@ -190,3 +191,76 @@ def test_behind_the_front_the_page_resumes_on_another_backend_when_its_own_is_ki
     killed = run.down["erin"]
     assert run.serving["erin"][-1] != killed, run.serving  # nginx sent it to the other one
     assert set(run.resumed["erin"]) == {"4"}, run.resumed  # and it resumed after post 4
+
+
+HOSTILE = "<img src=x onerror=\"document.body.dataset.pwned = 'yes'\">"
+
+
+async def a_hostile_post_in_the_page(url: str) -> tuple[str, int, int]:
+    """Post ``HOSTILE`` to a logged-in page: the item's text, the images in the list, and
+    whether the handler ran (waited for: the handler's mark, or the policy's refusal)."""
+    async with open_browser() as browser:
+        tab = await browser.new_page()
+        refused = asyncio.get_running_loop().create_future()
+        tab.on("console", lambda m: "Content Security Policy" in m.text and not refused.done()
+               and refused.set_result(m.text))  # fmt: skip
+        await tab.goto(url + "/")
+        await tab.fill("#user", "mallory")
+        await tab.click("#login button")
+        await tab.wait_for_selector('#state[data-state="connected"]', state="attached")
+        token = await asyncio.to_thread(login, url, "sender")
+        await asyncio.to_thread(post, url, "mallory", HOSTILE, token)
+        await tab.wait_for_selector("#list li", state="attached")
+        images = await tab.locator("#list img").count()
+        if images:
+            ran = asyncio.ensure_future(tab.wait_for_selector("body[data-pwned]", state="attached"))
+            await asyncio.wait([ran, refused], timeout=scaled(10), return_when="FIRST_COMPLETED")
+            ran.cancel()
+        text = await tab.locator("#list li").first.text_content()
+        return text, images, await tab.locator("body[data-pwned]").count()
+
+
+@pytest.mark.parametrize(
+    "as_html, policy, expected",
+    [
+        (False, True, (1, 0, 0)),  # the page writes text: the markup is shown, not parsed
+        (True, True, (0, 1, 0)),  # a page that wrote HTML: the policy stops the handler
+        (True, False, (0, 1, 1)),  # ... which without the policy runs: the control
+    ],
+)
+def test_a_notifications_markup_is_shown_as_text_and_the_policy_stops_its_handler_anyway(
+    backend, monkeypatch, as_html, policy, expected
+):
+    needs("chromium")
+    if as_html:
+        assert page.SCRIPT.count("li.textContent = ") == 1
+        monkeypatch.setattr(
+            page, "SCRIPT", page.SCRIPT.replace("li.textContent = ", "li.innerHTML = ")
+        )
+    if not policy:
+        monkeypatch.setattr(page, "policy", lambda html: "default-src * 'unsafe-inline'")
+    text, images, ran = asyncio.run(a_hostile_post_in_the_page(backend.url))
+    assert (int(HOSTILE in text), images, ran) == expected, (text, images, ran)
+
+
+async def logged_in_state(url: str) -> tuple[str, str]:
+    async with open_browser() as browser:
+        tab = await browser.new_page()
+        await tab.goto(url + "/")
+        await tab.fill("#user", "frank")
+        await tab.click("#login button")
+        await tab.wait_for_selector(
+            "#error:not(:empty)", state="attached", timeout=scaled(5) * 1000
+        )
+        return await tab.locator("#state").get_attribute("data-state"), await tab.locator(
+            "#error"
+        ).text_content()
+
+
+def test_a_page_whose_websocket_the_origin_check_refuses_says_so_and_keeps_trying():
+    needs("chromium")
+    app = make_app(allowed_origins=["https://elsewhere.example"])  # not this page's origin
+    with serve(app, name="test-notify-page-refused") as server:
+        state, error = asyncio.run(logged_in_state(server.url))
+    assert state == "reconnecting"
+    assert "the WebSocket did not open" in error and "Origin check" in error
