@@ -17,12 +17,14 @@ that steady load, the steps:
 After each step the drill waits until every reader holds every post published during it (or
 gives up after a while: that is a loss), then counts, for every reader: ``lost`` (published
 ids it never got, and no ``gap`` event covered), ``duplicates`` (ids it got twice), ``gaps``
-(``gap`` events) and ``reconnects``. Last, ``away``: one reader stays away while more posts
-than the history holds are published to its channel; back, it must get a ``gap`` event
-covering exactly what the history no longer holds — gaps are reported where history cannot
-help. ``Drill.rows`` is the table (``Drill.table()`` as text), ``Drill.check()`` raises
-``DrillFailed`` naming each reader and the ids it lost or got twice, or an away reader told
-of no gap.
+(``gap`` events) and ``reconnects``; ``unanswered`` counts posts readers got whose 201 the
+publisher never saw (taken, then the answer was lost: retried, so published twice). Last,
+``away``: one reader stays away while more posts than the history holds are published to
+its channel; back, it must get a ``gap`` event covering exactly what the history no longer
+holds — gaps are reported where history cannot help. ``Drill.rows`` is the table
+(``Drill.table()`` as text), ``Drill.check()`` raises ``DrillFailed`` naming each reader and
+the ids it lost or got twice, or an away reader told of no gap; ``describe(drill)`` says
+what the run showed in sentences computed from its rows.
 
 The clients are ``lab.drill_clients``' ``Reader`` (resuming as ``EventSource`` does, from an
 explicit id) and ``Publisher``; ``flaw`` makes the first reader a broken one (``FLAWS``),
@@ -147,6 +149,15 @@ def describe(drill: Drill) -> str:
             f"{r['told in a gap']} posts, then every post still held ({r['lost']} lost without "
             "a word)."
         )
+    unanswered = sum(row["unanswered"] for row in drill.rows)
+    said.append(
+        f"{unanswered} posts were taken but their `201` never reached the publisher (a failure "
+        "cut the request after Redis numbered the post): it retried them, so their texts were "
+        "published twice, under two ids. Readers count ids, so these are no duplicates here; "
+        "a real publisher sends an idempotency key the service remembers."
+        if unanswered
+        else "Every post the readers got had been answered `201`: no post was taken twice."
+    )
     return "\n\n".join(said)
 
 
@@ -281,7 +292,7 @@ async def _settle(
 def _count(drill: Drill, step: str, readers, expected, before, label: str) -> dict:
     """Count every reader's step into ``drill.counts``; the step's row."""
     totals = Counter()
-    moved = 0
+    moved, unanswered = 0, set()
     for r in readers:
         got_before, gaps_before, connections_before, backend_before, events_before = before[r.name]
         new = r.received[got_before:]
@@ -298,6 +309,7 @@ def _count(drill: Drill, step: str, readers, expected, before, label: str) -> di
         )  # fmt: skip
         drill.counts.append(count)
         moved += r.backend != backend_before
+        unanswered |= {(r.channel, i) for i in new if i not in expected[r.channel]}
         totals.update(
             lost=len(count.lost), duplicates=len(count.duplicates), gaps=count.gaps,
             reported=count.reported,
@@ -319,6 +331,7 @@ def _count(drill: Drill, step: str, readers, expected, before, label: str) -> di
         "gaps": totals["gaps"],
         "told in a gap": totals["reported"],
         "resets": totals["reset"],
+        "unanswered": len(unanswered),
     }
 
 

@@ -56,6 +56,8 @@ def test_no_reader_loses_or_repeats_a_post_through_nginx_and_redis(cluster):
     told = describe(drill)
     assert "reconnected through nginx to another backend" in told
     assert told.count("no reader lost a post or got one twice") == 3
+    unanswered = sum(row["unanswered"] for row in drill.rows)
+    assert ("no post was taken twice" in told) == (unanswered == 0), told
 
 
 def test_no_reader_loses_or_repeats_a_post_on_the_fallbacks(fallback):
