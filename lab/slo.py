@@ -331,9 +331,8 @@ def listeners(ports: dict[str, int]) -> dict[str, list[int]]:
     in one process (this kernel, on the fallback) are named together, without the kernel's
     group (the instruments it started)."""
     by_port: dict[int, set[int]] = {}
-    for connection in psutil.net_connections(kind="tcp"):
-        if connection.status == psutil.CONN_LISTEN and connection.pid:
-            by_port.setdefault(connection.laddr.port, set()).add(connection.pid)
+    for port, pid in _listening():
+        by_port.setdefault(port, set()).add(pid)
     named: dict[frozenset[int], list[str]] = {}
     for name, port in ports.items():
         pids = set(by_port.get(port, ()))
@@ -345,6 +344,25 @@ def listeners(ports: dict[str, int]) -> dict[str, list[int]]:
         for pids, names in named.items()
         if pids
     }
+
+
+def _listening() -> list[tuple[int, int]]:
+    """``(port, pid)`` of every listening TCP socket; where the system hides other processes'
+    sockets (macOS without root), those of this process and the processes it started."""
+    try:
+        return [(c.laddr.port, c.pid) for c in psutil.net_connections(kind="tcp")
+                if c.status == psutil.CONN_LISTEN and c.pid]  # fmt: skip
+    except psutil.AccessDenied:
+        found = []
+        for process in [psutil.Process(), *psutil.Process().children(recursive=True)]:
+            try:
+                sockets = process.net_connections(kind="tcp")
+            except (psutil.AccessDenied, psutil.NoSuchProcess):
+                continue
+            found += [
+                (c.laddr.port, process.pid) for c in sockets if c.status == psutil.CONN_LISTEN
+            ]
+        return found
 
 
 def _group_of(pid: int) -> int | None:

@@ -58,6 +58,15 @@ def test_servers_listening_in_one_process_are_named_together():
     assert found == {"a + b (this kernel)": [os.getpid()]}
 
 
+def test_servers_are_found_where_the_system_hides_other_processes_sockets(monkeypatch):
+    def denied(kind):
+        raise slo.psutil.AccessDenied()  # as psutil.net_connections does on macOS, not root
+
+    monkeypatch.setattr(slo.psutil, "net_connections", denied)
+    with serve(make_app(), name="test-slo-hidden") as server:
+        assert slo.listeners({"a": server.port}) == {"a (this kernel)": [os.getpid()]}
+
+
 SERVER_WITH_A_WORKER = """
 import socket, subprocess, sys, time
 server = socket.create_server(("127.0.0.1", 0))
