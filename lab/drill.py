@@ -63,6 +63,7 @@ class Count:
     reported: int
     gaps: int
     reconnects: int
+    shutdowns: int = 0
 
 
 @dataclass
@@ -134,8 +135,9 @@ def describe(drill: Drill) -> str:
         )
     if "restart" in rows:
         r = rows["restart"]
+        told = sum(1 for c in drill.counts if c.step == "restart" and c.shutdowns)
         said.append(
-            f"**{r['failure']}**: {r['shutdown events']} of {r['readers']} readers got a "
+            f"**{r['failure']}**: {told} of {r['readers']} readers got a "
             f"`shutdown` event before their stream ended; {r['retried']} post attempts were "
             f"refused while no backend answered; {r['moved']} readers came back on another "
             f"backend than before, after {r['reconnects']} connection attempts in all: "
@@ -306,6 +308,7 @@ def _count(drill: Drill, step: str, readers, expected, before, label: str) -> di
             reported=sum(r.gapped(i) for i in missing),
             gaps=len(r.gaps) - gaps_before,
             reconnects=r.connections - connections_before,
+            shutdowns=r.events["shutdown"] - events_before["shutdown"],
         )  # fmt: skip
         drill.counts.append(count)
         moved += r.backend != backend_before
@@ -314,7 +317,7 @@ def _count(drill: Drill, step: str, readers, expected, before, label: str) -> di
             lost=len(count.lost), duplicates=len(count.duplicates), gaps=count.gaps,
             reported=count.reported,
             reconnects=count.reconnects,
-            shutdown=r.events["shutdown"] - events_before["shutdown"],
+            shutdown=count.shutdowns,
             reset=r.events["reset"] - events_before["reset"],
         )  # fmt: skip
     return {

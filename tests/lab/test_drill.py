@@ -43,7 +43,8 @@ def assert_nothing_lost_or_repeated(drill: Drill) -> None:
     kill, redis, restart, away = drill.rows
     assert kill["moved"] >= 1 and kill["reconnects"] >= kill["moved"]  # the failures happened
     assert redis["retried"] >= 1 and redis["reconnects"] == 0  # refused posts; streams held
-    assert restart["shutdown events"] == restart["readers"] == SMALL["clients"]
+    assert restart["readers"] == SMALL["clients"]
+    assert all(c.shutdowns >= 1 for c in drill.counts if c.step == "restart")  # told, each
     assert all(row["posts"] > 0 and row["resets"] == 0 for row in drill.rows)
     assert all(row["gaps"] == 0 for row in drill.rows[:3])  # the history covered every resume
     assert (away["gaps"], away["told in a gap"], away["lost"]) == (1, 5, 0)
