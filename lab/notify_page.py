@@ -101,7 +101,8 @@ class PageRun:
     """With an outage: channel -> the newest post id the page listed when it began."""
     resumed: dict[str, list[str | None]] = field(default_factory=dict)
     """With an outage: channel -> the ``Last-Event-ID`` of each request its EventSource made
-    to reconnect (lesson 04: the browser sends the last id it got, by itself)."""
+    to reconnect (lesson 04: the browser sends the last id it got, by itself), or the query
+    (``?lastEventId=N``) of a new EventSource the page opened when the browser gave up."""
     problems: list[str] = field(default_factory=list)
     """Empty when every step showed what it must; else the first failure, named."""
 
@@ -243,6 +244,8 @@ async def drive_notify_page(
             await _outage(run, page, outage, notifier, step, wait_ms)
             for request in streams[before:]:
                 sent = (await request.all_headers()).get("last-event-id")
+                if sent is None:  # a new EventSource, opened by the page: its query says
+                    sent = "?" + request.url.split("?", 1)[-1]
                 run.resumed.setdefault(_channel_of(request.url), []).append(sent)
     if run.page_errors and not run.problems:
         run.problems.append(f"the page's script failed: {run.page_errors[0]}")

@@ -17,7 +17,7 @@ from support import needs
 
 from lab.browser import blank_page_app, open_browser, render_output
 from lab.notify_outages import OneBackend
-from lab.notify_page import drive_notify_page, notify_page_html
+from lab.notify_page import CONNECTED, drive_notify_page, notify_page_html
 from servers import serve
 from servers.notify import make_app, page
 from servers.timing import scaled
@@ -193,6 +193,8 @@ def test_behind_the_front_the_page_resumes_on_another_backend_when_its_own_is_ki
     assert set(run.resumed["erin"]) == {"4"}, run.resumed  # and it resumed after post 4
 
 
+WAIT_MS = scaled(10) * 1000
+
 HOSTILE = "<img src=x onerror=\"document.body.dataset.pwned = 'yes'\">"
 
 
@@ -207,7 +209,7 @@ async def a_hostile_post_in_the_page(url: str) -> tuple[str, int, int]:
         await tab.goto(url + "/")
         await tab.fill("#user", "mallory")
         await tab.click("#login button")
-        await tab.wait_for_selector('#state[data-state="connected"]', state="attached")
+        await tab.wait_for_selector(CONNECTED, state="attached")
         token = await asyncio.to_thread(login, url, "sender")
         await asyncio.to_thread(post, url, "mallory", HOSTILE, token)
         await tab.wait_for_selector("#list li", state="attached")
@@ -264,3 +266,52 @@ def test_a_page_whose_websocket_the_origin_check_refuses_says_so_and_keeps_tryin
         state, error = asyncio.run(logged_in_state(server.url))
     assert state == "reconnecting"
     assert "the WebSocket did not open" in error and "Origin check" in error
+
+
+async def through_a_front_with_no_backend(cluster) -> list[tuple[int, str | None, str]]:
+    """Log in, kill every backend, start them once the front has answered an EventSource
+    with 502, then post: each ``/events`` request as (status, Last-Event-ID, query)."""
+    seen, refused = [], asyncio.Event()
+
+    async def record(response):
+        if "/channels/hana/events" in response.url:
+            sent = (await response.request.all_headers()).get("last-event-id")
+            seen.append((response.status, sent, response.url.split("?", 1)[-1]))
+            if response.status == 502:
+                refused.set()
+
+    async with open_browser() as browser:
+        tab = await browser.new_page()
+        tab.on("response", record)
+        await tab.goto(cluster.url + "/")
+        await tab.fill("#user", "hana")
+        await tab.click("#login button")
+        await tab.wait_for_selector(CONNECTED, state="attached", timeout=WAIT_MS)
+        token = await cluster.login("sender")
+        await cluster.post("hana", "before", token)
+        await tab.wait_for_selector('#list li[data-id="1"]', state="attached", timeout=WAIT_MS)
+        for backend in cluster.backends:
+            backend.kill()
+        await asyncio.wait_for(refused.wait(), scaled(10))  # the browser gives up on a 502
+        for backend in cluster.backends:
+            backend.start()
+        await tab.wait_for_selector(CONNECTED, state="attached", timeout=WAIT_MS)
+        await cluster.post("hana", "after", token)
+        await tab.wait_for_selector('#list li[data-id="2"]', state="attached", timeout=WAIT_MS)
+    return seen
+
+
+def test_when_the_front_answers_502_the_page_reopens_its_eventsource_from_its_last_id():
+    needs("chromium")
+    from lab.notify_cluster import NotifyCluster
+
+    cluster = NotifyCluster.start(2, name="test-notify-page-502")
+    try:
+        seen = asyncio.run(through_a_front_with_no_backend(cluster))
+    finally:
+        cluster.stop()
+    refused = seen.index(next(s for s in seen if s[0] == 502))
+    assert seen[refused][1] == "1"  # the browser's own retry, with the header, got 502 ...
+    reopened = seen[refused + 1 :]  # ... and gave up: the page's new EventSource says 1 itself
+    assert reopened and all(s[1] is None and s[2] == "lastEventId=1" for s in reopened), seen
+    assert reopened[-1][0] == 200, seen
