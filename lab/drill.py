@@ -64,6 +64,7 @@ class Count:
     gaps: int
     reconnects: int
     shutdowns: int = 0
+    refused: str = ""
 
 
 @dataclass
@@ -97,11 +98,12 @@ class Drill:
                 for part in (
                     c.lost and f"lost {_ids(c.lost)} (published, never received, no gap told)",
                     c.duplicates and f"got {_ids(c.duplicates)} twice",
+                    c.refused and f"its stream was refused: {c.refused}",
                 )
                 if part
             )
             for c in self.counts
-            if c.lost or c.duplicates
+            if c.lost or c.duplicates or c.refused
         ]
         wrong += [
             f"reader {c.reader} ({c.channel}) was away past the history and got no gap event"
@@ -309,6 +311,7 @@ def _count(drill: Drill, step: str, readers, expected, before, label: str) -> di
             gaps=len(r.gaps) - gaps_before,
             reconnects=r.connections - connections_before,
             shutdowns=r.events["shutdown"] - events_before["shutdown"],
+            refused=r.refused,
         )  # fmt: skip
         drill.counts.append(count)
         moved += r.backend != backend_before

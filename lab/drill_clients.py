@@ -52,6 +52,8 @@ class Reader:
     backends: list[str] = field(default_factory=list)
     """``X-Backend`` of each answered connection: which backend served it."""
     connected: asyncio.Event = field(default_factory=asyncio.Event)
+    refused: str = ""
+    """Why the service refused the stream for good (a 4xx: it reads no more), or ``""``."""
 
     @property
     def backend(self) -> str:
@@ -84,8 +86,9 @@ class Reader:
                             for event in parser.feed(chunk):
                                 dropped = self._take(event, dropped)
                     elif response.status not in RETRYABLE:  # a browser's EventSource gives up
-                        why = await response.text()
-                        raise RuntimeError(f"reader {self.name}: {response.status} {why}")
+                        self.refused = f"{response.status} {await response.text()}"
+                        self.connected.set()
+                        return
             retry_s = parser.retry / 1000 if parser.retry is not None else retry_s
             await asyncio.sleep(retry_s)
 

@@ -7,13 +7,16 @@ from __future__ import annotations
 import asyncio
 import functools
 
+import aiohttp
 import pytest
 from support import needs
 
 from lab.drill import Count, Drill, DrillFailed, describe, run_drill
+from lab.drill_clients import Reader
 from lab.notify_cluster import NotifyCluster
 from servers.backplane import relay
 from servers.notify import channels
+from servers.timing import scaled
 
 SMALL = {"clients": 6, "rate": 10.0, "steady": 0.5}
 
@@ -98,6 +101,21 @@ def test_the_check_catches_a_service_whose_relays_do_not_catch_up(fallback, monk
 def test_the_check_names_an_away_reader_that_was_told_of_no_gap():
     drill = Drill("kind", 1, 1.0, counts=[Count("away", "away", "away", [], [], 0, 0, 1)])
     with pytest.raises(DrillFailed, match="reader away .* away past the history and got no gap"):
+        drill.check()
+
+
+def test_a_reader_refused_for_good_stops_reading_and_the_check_names_it(cluster):
+    async def read_with_a_forged_token() -> Reader:
+        reader = Reader("forger", "alice", "forged.token", 0)
+        async with aiohttp.ClientSession() as session:
+            await asyncio.wait_for(reader.read(session, cluster.url), scaled(10))
+        return reader
+
+    reader = asyncio.run(read_with_a_forged_token())  # returns: EventSource gives up on a 401
+    assert reader.refused.startswith("401 ") and reader.received == []
+    drill = Drill("kind", 1, 1.0, counts=[Count("kill", "forger", "alice", [], [], 0, 0, 1,
+                                                refused=reader.refused)])  # fmt: skip
+    with pytest.raises(DrillFailed, match=r"reader forger \(alice\), .*refused: 401 .*token"):
         drill.check()
 
 
