@@ -21,6 +21,7 @@ from lab.checks.l10 import check_10_publish, check_10_relay
 from lab.checks.l11 import check_11_broadcaster
 from lab.checks.l12 import check_12_handshake, check_12_stream
 from lab.checks.l13 import check_13_decode_blocks, check_13_header_bytes
+from lab.checks.l14 import check_14_presence
 
 __all__ = [
     "CheckFailed",
@@ -50,6 +51,7 @@ __all__ = [
     "check_12_stream",
     "check_13_decode_blocks",
     "check_13_header_bytes",
+    "check_14_presence",
     "expect",
     "fail",
     "passed",
