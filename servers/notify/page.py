@@ -70,8 +70,8 @@ const remember = name => {  // a page framed by another site may have no storage
     else sessionStorage.removeItem(STORAGE_KEY);
   } catch (error) { /* then a reload asks for the name again */ }
 };
-const NO_SOCKET = "the WebSocket did not open (the service is down, or its Origin check " +
-  "refused this page: lesson 12); trying again";
+const NO_SOCKET = "the WebSocket closed before the service greeted it (the service is " +
+  "down, or its Origin check refused this page: lesson 12); trying again";
 const EXPIRED = "your session has expired: log in again";
 const NO_COOKIE = "logged in, but the session cookie did not come back: a page framed by " +
   "another site gets no SameSite=Strict cookie (lesson 12); open the page on its own";
@@ -157,18 +157,15 @@ async function reopen(channel, source) {
 function connect(channel) {  // lesson 07: a browser never reconnects a WebSocket; we do
   const path = `channels/${channel.name}/ws?since=${channel.newest}`;
   const socket = channel.socket = new WebSocket(address(path, true));
-  let opened = false;
-  socket.onopen = () => {
-    opened = true;
-    channel.retry = RETRY_MIN;
-    if ($("error").textContent.endsWith(NO_SOCKET)) say("");
-    sendMark(channel);
-    render();
-  };
+  let greeted = false;  // a proxy may accept a socket that the service then refuses
+  socket.onopen = () => { sendMark(channel); render(); };
   socket.onmessage = event => {
     const message = JSON.parse(event.data);
     if ("error" in message) return say(`${channel.name}: ${message.error}`);
     if ("unread" in message) {  // the greeting, or the answer to a read mark
+      if (!greeted && $("error").textContent.endsWith(NO_SOCKET)) say("");
+      if (!greeted) channel.retry = RETRY_MIN;
+      greeted = true;
       channel.read = message.read;
       channel.newest = Math.max(channel.newest, message.read + message.unread);
       return render();
@@ -177,7 +174,7 @@ function connect(channel) {  // lesson 07: a browser never reconnects a WebSocke
   };
   socket.onclose = () => {
     if (channel.socket !== socket) return;  // closed on purpose
-    if (!opened) say(`${channel.name}: ${NO_SOCKET}`);  // a script never sees the status
+    if (!greeted) say(`${channel.name}: ${NO_SOCKET}`);  // a script never sees the status
     render();
     setTimeout(() => { if (channel.socket === socket) connect(channel); }, channel.retry);
     channel.retry = Math.min(RETRY_MAX, channel.retry * 2);
