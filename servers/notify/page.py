@@ -6,14 +6,17 @@ transports to work in a browser:
 - a login by name (``POST /login``): the answer sets lesson 12's ``HttpOnly``,
   ``SameSite=Strict`` session cookie, which every later request of the page carries by itself;
   the page keeps only the name (``sessionStorage``), so a reload goes on without a new login;
-- lesson 04's ``EventSource`` on the user's channel and on ``broadcast``, from their first
-  post held (``?lastEventId=0``): the list; the browser reconnects by itself and sends
-  ``Last-Event-ID``, so nothing is missed or repeated; if it gives up (an HTTP error such as a
-  proxy's 502), the page opens a new one from its last id;
+- lesson 03's ``EventSource`` on the user's channel and on ``broadcast``, from their first
+  post held (``?lastEventId=0``): the list, each notification written as text, never as HTML;
+  the browser reconnects by itself and sends lesson 04's ``Last-Event-ID``, so nothing is
+  missed or repeated; if it gives up (an HTTP error such as a proxy's 502), the page opens a
+  new one from its last id;
 - lesson 07's WebSocket on each channel, for what the page *sends*: "mark all read" sends
   ``{"read": ID}`` (``servers.notify.sockets``) and the answer moves the badge. A browser does
   not reconnect a WebSocket: the page does, backing off from 0.25 s to 4 s, and sends a mark
-  still wanted once the socket is back.
+  still wanted once the socket is back. A socket closed before the service greeted it is
+  reported: a script never sees the status, and a refusal (lesson 12's ``Origin`` check)
+  looks like that.
 
 The badge is the sum over the two channels of ``newest id - read mark``, both from the server
 (``GET /channels/NAME/read``, the socket's greeting and answers, the posts' ids), so it
