@@ -18,8 +18,8 @@ entries that expired before ``before``:
 - ``RedisPresenceStore``: a Redis hash per channel, ``PREFIX:NAME``, each entry a field whose
   value is JSON ``[user, count, expires]``. Every write also pushes the hash's own expiry
   past the newest entry's (``PEXPIREAT ... NX`` then ``GT``, Redis 7), so a channel whose
-  every backend died leaves nothing behind. Centrifugo keeps its Redis presence the same way
-  (a hash of who, expiry times beside it; since v5.4.5 optionally Redis 7.4's per-field TTL).
+  every backend died leaves nothing behind. Centrifugo's Redis presence is a hash too, with a
+  sorted set beside it (since its v5.4.5, optionally Redis 7.4's per-field expiry instead).
 
 ``store_for(brokers)`` gives the store that goes with a service's backplane.
 """
