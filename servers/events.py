@@ -11,6 +11,7 @@ whose client accepts no write for ``write_timeout`` seconds is let go (lesson 11
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,7 +104,8 @@ async def _resume_point(
     before its headers went out: a post made once the client has its headers reaches it.
     A client whose id is older than the history holds gets a ``gap`` event before the posts
     still held (written with them, ``missed``). An id that is not a post id, or one ahead of
-    the feed (the server restarted with a new feed), gets a ``reset`` event saying why and
+    the feed (the server restarted with a new feed; on a backplane, once ``feed.lags`` seconds
+    have not brought the relay up to it), gets a ``reset`` event saying why and
     where the stream resumes; the stream goes on either way.
     """
     value = request.headers.get("Last-Event-ID", request.query.get("lastEventId", ""))
@@ -114,12 +116,23 @@ async def _resume_point(
     except web.HTTPBadRequest as error:
         return await _reset(response, error.text + "; resuming with new posts", feed.last_id)
     if last_seen > feed.last_id:
+        await _catch_up(feed, last_seen)
+    if last_seen > feed.last_id:
         reason = (
             f"Last-Event-ID {last_seen} is newer than the newest post ({feed.last_id}): "
             "the feed was restarted; resuming from its first post"
         )
         return await _reset(response, reason, 0)
     return last_seen
+
+
+async def _catch_up(feed: Feed, post_id: int) -> None:
+    """Wait up to ``feed.lags`` seconds for ``feed`` to hold ``post_id`` (a backplane's relay
+    trailing the broker: the client got the post from a quicker backend)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + feed.lags
+    while feed.last_id < post_id and (left := deadline - loop.time()) > 0:
+        await feed.wait_for_posts(feed.last_id, left)
 
 
 async def _reset(response: web.StreamResponse, reason: str, resume_after: int) -> int:

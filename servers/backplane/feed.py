@@ -64,6 +64,10 @@ class BackplaneFeed(Feed):
     backend's, through the relay. ``publish`` does the same from another thread (a cell).
     """
 
+    lags = 2.0
+    """Its relay may trail the broker, which numbered the posts, by a moment: a client back
+    from another backend with a newer id is given this long before the feed calls it a reset."""
+
     def __init__(
         self,
         broker: Broker,

@@ -34,6 +34,9 @@ class Feed:
     the servers' loop.
     """
 
+    lags = 0.0
+    """Seconds this feed may trail the place that numbers its posts: none, it numbers them."""
+
     def __init__(self, *, history: int = 1000, max_text: int = MAX_TEXT) -> None:
         if history < 1:
             raise ValueError("history must hold at least one post")

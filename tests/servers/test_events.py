@@ -15,6 +15,7 @@ from aiohttp.test_utils import make_mocked_request
 from support import wait_until
 
 from servers import serve
+from servers.backplane import BackplaneFeed, MemoryBroker
 from servers.events import EventOptions, stream_events
 from servers.feed import Feed, make_app
 from servers.sse import EventParser
@@ -162,3 +163,30 @@ def test_a_post_made_while_the_headers_go_out_reaches_a_new_client():
     finally:
         server.stop()
     assert [json.loads(e.data)["text"] for e in got] == ["made while the headers went out"]
+
+
+def test_a_client_back_with_an_id_its_new_backend_s_relay_has_not_reached_yet_is_not_reset():
+    """On a backplane a client may come back with the id of a post a quicker backend already
+    served, before this backend's relay has it: the stream waits for the relay (``feed.lags``)
+    instead of calling it a reset and replaying the whole history as duplicates."""
+    feed = BackplaneFeed(MemoryBroker(), history=100)
+    for n in (1, 2, 3):
+        feed.add({"id": n, "text": f"post {n}", "ts": 0.0})
+    app = web.Application()
+
+    async def events(request):
+        return await stream_events(request, feed, EventOptions())
+
+    def relay_catches_up():
+        wait_until(lambda: feed.waiting == 1, what="the stream to wait for its relay")
+        for n in (4, 5, 6):
+            feed.add({"id": n, "text": f"post {n}", "ts": 0.0})
+
+    app.router.add_get("/events", events)
+    server = serve(app, name="test trailing relay")
+    try:
+        threading.Thread(target=relay_catches_up).start()
+        _, got, _ = read_events(server.url, 1, headers={"Last-Event-ID": "5"})
+    finally:
+        server.stop()
+    assert [(e.type, e.last_event_id) for e in got] == [("message", "6")]
