@@ -19,6 +19,7 @@ import sys
 from aiohttp import web
 
 from servers import events, runtime
+from servers.limits import raise_open_file_limit
 from servers.notify.app import make_app
 from servers.notify.auth import TTL, Signer
 from servers.notify.channels import HISTORY, MemoryBrokers, RedisBrokers
@@ -137,7 +138,9 @@ def main(argv: list[str] | None = None) -> None:
         name_responses(app, args.name)
     where = f"http://{args.host}:{args.port}"
     backplane = args.redis or "in-process"
-    print(f"notification service on {where} (backplane: {backplane})", flush=True)
+    files = raise_open_file_limit()  # a terminal's soft limit may be 256: one file a client
+    print(f"notification service on {where} (backplane: {backplane}; up to {files} open "
+          "files)", flush=True)
     web.run_app(
         app,
         host=args.host,

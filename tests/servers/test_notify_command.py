@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -116,3 +117,26 @@ def test_two_processes_on_one_redis_resume_each_others_clients():
         post(second, "alice", "two", token)
         rest = read(second, "alice", 1, last_id=seen[-1][1], token=token)
     assert texts(seen) + texts(rest) == [(1, "one"), (2, "two")]
+
+
+@pytest.mark.skipif(
+    resource.getrlimit(resource.RLIMIT_NOFILE)[1] <= 256, reason="the hard limit is 256 here"
+)
+def test_started_under_a_soft_limit_of_256_open_files_it_raises_its_own():
+    """A terminal may start it with ``ulimit -Sn 256``: one file per client would cap it at
+    about 250 clients; it raises its soft limit to the hard one, and says so."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "servers.notify", "--port", str(free_port())],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard)),
+    )
+    try:
+        first = process.stdout.readline()
+    finally:
+        process.terminate()
+        process.communicate(timeout=scaled(10))
+    assert "open files)" in first, first
+    assert int(first.split("up to ")[1].split()[0]) > 256, first
