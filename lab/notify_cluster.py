@@ -184,7 +184,7 @@ class NotifyCluster:
                     KernelNotifyBackend(n, self.brokers, signer, retry_ms=retry_ms) for n in names
                 ]
             _each(lambda backend: backend.start(), self.backends)
-            self.front = front(_upstreams(self.backends), location=PROXY, name=name)
+            self.front = front(_upstreams(self.backends), location=LOCATION, name=name)
         except BaseException:
             self.stop()
             raise
@@ -258,6 +258,16 @@ class NotifyCluster:
 
     def __repr__(self) -> str:
         return f"<NotifyCluster {self.url if self.front else '(no front)'}: {len(self.backends)}>"
+
+
+LOCATION = PROXY.replace(
+    "    proxy_http_version 1.1;\n",
+    "    proxy_http_version 1.1;\n    proxy_set_header Host $http_host;\n",
+)
+"""Lesson 09's location block, passing the browser's ``Host`` on: the backends' ``Origin``
+check (lesson 12) allows a page whose ``Origin`` equals the request's ``Host`` (the page of a
+proxy in front, such as a JupyterHub's jupyter-server-proxy), and nginx's default ``Host`` is
+the upstream's name (``backend``), which no page has."""
 
 
 def _upstreams(backends: list) -> list[str]:

@@ -4,6 +4,7 @@ no process behind; without the real parts it runs in this kernel on one memory b
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import aiohttp
 import httpx
@@ -161,3 +162,34 @@ def test_the_fallback_serves_the_backends_in_this_kernel_on_one_memory_backplane
     fallback.restart_redis(down_for=0.1)
     fallback.restart_all()
     assert asyncio.run(fallback.post("erin", "again", token))["id"] == post["id"] + 1
+
+
+HANDSHAKE = """GET /channels/broadcast/ws HTTP/1.1
+Host: {host}
+Origin: {origin}
+Upgrade: websocket
+Connection: Upgrade
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==
+Sec-WebSocket-Version: 13"""
+
+
+@pytest.mark.parametrize(
+    "host, origin, status",
+    [
+        ("hub.example", "http://hub.example", b"101"),  # a JupyterHub's page, proxied
+        ("hub.example", "http://evil.example", b"403"),  # another site's page
+    ],
+)
+def test_through_nginx_the_page_of_a_proxy_in_front_may_open_a_websocket(
+    cluster, host, origin, status
+):
+    """The front passes the browser's Host on (``LOCATION``), so a backend's Origin check sees
+    the proxy's page as Origin == Host: with nginx's default Host (``backend``) the first case
+    is refused with 403, and lesson 14's page cannot mark posts read behind a JupyterHub."""
+    port = int(cluster.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=scaled(10)) as sock:
+        sock.sendall(
+            HANDSHAKE.format(host=host, origin=origin).replace("\n", "\r\n").encode() + b"\r\n\r\n"
+        )
+        answer = sock.recv(4096)
+    assert answer.split(b"\r\n")[0].split()[1] == status, answer[:300]
