@@ -24,7 +24,7 @@ from lab.checks.core import (
 )
 from lab.checks.l14_mistakes import EXERCISE, MISTAKES, explain
 from lab.checks.presence_run import Scene, Symptom
-from lab.checks.presence_watch import HANG, METHODS, Guarded, Ledger, Watched
+from lab.checks.presence_watch import HANG, METHODS, Guarded, Hung, Ledger, Watched
 from servers import runtime
 from servers.notify import MemoryBrokers, RedisBrokers
 from servers.notify.presence import MemoryPresenceStore, RedisPresenceStore
@@ -68,18 +68,19 @@ def check_14_presence(presence_class: Any) -> None:
 
 
 def _probe(presence_class) -> None:
-    """Call each method once on a store of its own: a method not written yet is named here."""
+    """Call each method once on a store of its own: a method not written yet, a constructor
+    that fails and a method that never returns are named here, before any backend starts."""
     ledger = Ledger(scaled(30))
     store = Watched(MemoryPresenceStore(), "probe", ledger)
 
     async def attempt() -> None:
-        presence = Guarded(presence_class(store.channel("probe"), "probe", scaled(30)), "p", ledger)
-        for method, args in [
-            ("arrive", ("probe",)),
-            ("online", ()),
-            ("beat", ()),
-            ("leave", ("probe",)),
-        ]:
+        try:
+            inner = presence_class(store.channel("probe"), "probe", scaled(30))
+        except Exception as error:
+            raise Symptom("crash", backend="probe", method="__init__", error=error) from None
+        presence = Guarded(inner, "probe", ledger)
+        calls = [("arrive", ("probe",)), ("online", ()), ("beat", ()), ("leave", ("probe",))]
+        for method, args in calls:
             try:
                 await getattr(presence, method)(*args)
             except NotImplementedError:
@@ -89,10 +90,13 @@ def _probe(presence_class) -> None:
 
     try:
         runtime.run(attempt(), timeout=scaled(HANG) * 4 + 5)
-    except NotImplementedError:
-        raise not_written(EXERCISE, "Presence.__init__") from None
+    except Symptom as symptom:
+        raise explain(symptom, "") from None
     except TimeoutError:
         raise explain(Symptom("timed_out"), "", limit=scaled(HANG) * 4) from None
+    hung = [(method, error) for _, method, error in ledger.crashes if isinstance(error, Hung)]
+    if hung:
+        raise explain(Symptom("crash", backend="probe", method=hung[0][0], error=hung[0][1]), "")
 
 
 def _everywhere(presence_class) -> str:

@@ -116,9 +116,12 @@ class Scene:
             token = (await answer.json())["token"]
         headers = {"Authorization": f"Bearer {token}"}
         if websocket:
-            ws = await self.session.ws_connect(
-                url.replace("http", "ws") + f"/channels/{CHANNEL}/ws", headers=headers
-            )
+            address = url.replace("http", "ws") + f"/channels/{CHANNEL}/ws"
+            try:
+                ws = await self.session.ws_connect(address, headers=headers)
+            except aiohttp.WSServerHandshakeError as refused:
+                self.raise_problems()
+                raise Symptom("refused", n=n, status=refused.status, said=refused.message) from None
             tab = Tab(user, n, ws.close)
         else:
             response = await self.session.get(f"{url}/channels/{CHANNEL}/events", headers=headers)

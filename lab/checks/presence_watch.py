@@ -29,7 +29,7 @@ from servers.timing import scaled
 METHODS = ("arrive", "leave", "beat", "online")
 HANG = 3.0
 """Seconds (scaled) a learner's method may take before the check calls it hung."""
-BLOCK = 0.3
+BLOCK = 0.5
 """Seconds (scaled) one step of a method may run without awaiting before it counts as
 blocking the loop that every stream of the backend shares."""
 _METHOD: contextvars.ContextVar[str] = contextvars.ContextVar("presence_method", default="?")

@@ -123,7 +123,7 @@ class Unawaited(Reference):
 
 class Blocking(Reference):
     async def beat(self):
-        time.sleep(scaled(0.5))  # the check's bound is scaled(0.3)
+        time.sleep(scaled(0.8))  # the check's bound is scaled(0.5)
         await super().beat()
 
 
@@ -211,6 +211,15 @@ def test_a_method_left_blank_after_the_others_is_named():
             raise NotImplementedError()
 
     failure_of(checks.check_14_presence, NoOnline, match=r"Presence\.online\(\) is not written")
+
+
+def test_a_constructor_that_fails_is_named_before_any_backend_starts():
+    class Renamed(Reference):
+        def __init__(self, store, name, ttl, extra):
+            super().__init__(store, name, ttl)
+
+    message = failure_of(checks.check_14_presence, Renamed, match=r"Presence\.__init__\(\)")
+    assert "TypeError" in message and "extra" in message, message
 
 
 def test_plain_methods_and_an_instance_are_told_what_to_pass():
