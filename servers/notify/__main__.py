@@ -23,6 +23,8 @@ from servers.limits import raise_open_file_limit
 from servers.notify.app import make_app
 from servers.notify.auth import TTL, Signer
 from servers.notify.channels import HISTORY, MemoryBrokers, RedisBrokers
+from servers.notify.presence import TTL as PRESENCE_TTL
+from servers.notify.roster import PresenceSetup
 from servers.stalls import WRITE_TIMEOUT
 
 SHUTDOWN_TIMEOUT = 1.0
@@ -98,6 +100,13 @@ def parser() -> argparse.ArgumentParser:
         default=WRITE_TIMEOUT,
         help="seconds a stream may accept no write before it is let go (default: %(default)s)",
     )
+    add(
+        "--presence-ttl",
+        type=float,
+        default=PRESENCE_TTL,
+        help="seconds a presence entry lasts unless refreshed: how long a dead backend's users "
+        "stay listed as online at most (default: %(default)s)",
+    )
     return commands
 
 
@@ -131,6 +140,7 @@ def main(argv: list[str] | None = None) -> None:
             heartbeat=args.heartbeat,
             write_timeout=args.write_timeout,
             allowed_origins=args.allowed_origin,
+            presence=PresenceSetup(ttl=args.presence_ttl),
         )
     except ValueError as error:
         parser().error(str(error))

@@ -7,7 +7,12 @@ one backplane and one presence store play two backends."""
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -27,7 +32,14 @@ from servers.notify.presence import (
     store_for,
 )
 from servers.notify.roster import PresenceSetup
+from servers.runtime import free_port
 from servers.timing import scaled
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPIRED_WITHIN = 1.5
+"""A dead backend's users must be gone within 1.5 ttl (``wait_until`` scales it as ttl is): its
+entries expire at most one ttl after its last write, and the service's sweep removes only
+entries expired a whole ttl ago, so a presence that ignored expiry would still list them."""
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -222,7 +234,9 @@ def test_the_heartbeat_keeps_a_connected_user_listed_and_a_dead_backends_users_e
             time.sleep(3 * ttl)  # beyond the ttl: only the heartbeat keeps carol listed
             assert online(b2.url) == ["carol"]
             b1_store.cut = True  # no refresh, and no leave, will reach the store again
-            wait_until(lambda: online(b2.url) == [], timeout=3 * ttl, what="carol to expire")
+            wait_until(
+                lambda: online(b2.url) == [], timeout=EXPIRED_WITHIN * 0.6, what="carol to expire"
+            )
 
 
 def test_presence_of_a_private_channel_is_its_owners_alone():
@@ -248,3 +262,51 @@ def test_a_failing_presence_is_logged_and_the_stream_goes_on(caplog):
             events = (e for e in source.iter_sse() if e.event == "message" and e.data)
             assert "still delivered" in next(events).data
     assert "presence arrive('alice',) in 'broadcast' failed" in caplog.text
+
+
+@contextlib.contextmanager
+def command(redis_url: str, *options: str):
+    """``python -m servers.notify`` on ``redis_url`` with a shared secret: ``(url, process)``."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "servers.notify", "--port", str(port), "--redis", redis_url]
+        + list(options),
+        cwd=ROOT,
+        env={**os.environ, "NOTIFY_SECRET": "shared by both"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        assert process.poll() is None, "the command exited"
+        with contextlib.suppress(httpx.TransportError):
+            return httpx.get(f"{url}/health").status_code == 200
+        return False
+
+    try:
+        wait_until(answers, timeout=20, what="the command to answer /health")
+        yield url, process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_killed_backend_process_users_drop_out_within_the_ttl_on_redis():
+    from servers.redis_server import RedisServer
+
+    needs("redis-server")
+    ttl = scaled(1.0)
+    with (
+        RedisServer() as redis,
+        command(redis.url, "--presence-ttl", str(ttl)) as (p1, first),
+        command(redis.url, "--presence-ttl", str(ttl)) as (p2, _),
+    ):
+        alice, bob = login(p1, "alice"), login(p2, "bob")
+        with stream(p1, alice), stream(p2, bob):
+            time.sleep(2 * ttl)  # the heartbeats keep both listed beyond the ttl
+            assert online(p2) == ["alice", "bob"] and online(p1) == ["alice", "bob"]
+            first.send_signal(signal.SIGKILL)  # no leave, no heartbeat: alice's entry stays
+            wait_until(
+                lambda: online(p2) == ["bob"], timeout=EXPIRED_WITHIN * 1.0, what="alice to expire"
+            )
