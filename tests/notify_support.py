@@ -1,13 +1,21 @@
-"""Independent peers for the notification service's tests (lesson 14): httpx, httpx-sse."""
+"""Independent peers for the notification service's tests (lesson 14): httpx, httpx-sse, and
+the service as its own process (``service``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import subprocess
+import sys
 
 import httpx
 from httpx_sse import connect_sse
 
-from servers.timing import scaled
+from servers.runtime import free_port
+from servers.timing import scaled, wait_until
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def login(url: str, user: str, **body: str) -> str:
@@ -55,3 +63,32 @@ def read(
 def texts(events: list[tuple[str, str, dict]]) -> list[tuple[int, str]]:
     """``(id, text)`` of each post in ``events`` (the other events left out)."""
     return [(int(i), data["text"]) for kind, i, data in events if kind == "message"]
+
+
+@contextlib.contextmanager
+def service(*options: str, secret: str = ""):
+    """The command on a free port, once ``/health`` answers: ``(url, process)``."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "servers.notify", "--port", str(port), *options],
+        cwd=ROOT,
+        env={**os.environ, "NOTIFY_SECRET": secret},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        assert process.poll() is None, process.communicate()
+        with contextlib.suppress(httpx.TransportError):
+            return httpx.get(f"{url}/health").status_code == 200
+        return False
+
+    try:
+        wait_until(healthy, timeout=20, what="the service to answer /health")
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()

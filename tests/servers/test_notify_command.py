@@ -4,7 +4,6 @@ what each option does, and stops on SIGTERM with every stream closed: each SSE s
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import resource
@@ -15,7 +14,7 @@ import sys
 import httpx
 import pytest
 from httpx_sse import connect_sse
-from notify_support import login, post, read, texts
+from notify_support import login, post, read, service, texts
 from support import needs, wait_until
 from websockets.exceptions import ConnectionClosedOK
 from websockets.sync.client import connect
@@ -24,35 +23,6 @@ from servers.runtime import free_port
 from servers.timing import scaled
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-@contextlib.contextmanager
-def service(*options: str, secret: str = ""):
-    """The command on a free port, once ``/health`` answers: ``(url, process)``."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "servers.notify", "--port", str(port), *options],
-        cwd=ROOT,
-        env={**os.environ, "NOTIFY_SECRET": secret},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        assert process.poll() is None, process.communicate()
-        with contextlib.suppress(httpx.TransportError):
-            return httpx.get(f"{url}/health").status_code == 200
-        return False
-
-    try:
-        wait_until(healthy, timeout=20, what="the service to answer /health")
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
 
 
 def test_help_says_what_each_option_does():
@@ -70,6 +40,7 @@ def test_help_says_what_each_option_does():
         ("--allowed-origin", "allowed to open WebSockets"),
         ("--heartbeat", "SSE heartbeat"),
         ("--write-timeout", "let go"),
+        ("--presence-ttl", "how long a dead backend's users stay listed"),
         ("NOTIFY_SECRET", "signs tokens"),
     ]:
         assert option in done.stdout and says in " ".join(done.stdout.split()), option

@@ -7,17 +7,13 @@ one backplane and one presence store play two backends."""
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 from httpx_sse import connect_sse
-from notify_support import login, post
+from notify_support import login, post, service
 from support import needs, wait_until
 from websockets.sync.client import connect
 
@@ -32,10 +28,8 @@ from servers.notify.presence import (
     store_for,
 )
 from servers.notify.roster import PresenceSetup
-from servers.runtime import free_port
 from servers.timing import scaled
 
-ROOT = Path(__file__).resolve().parents[2]
 EXPIRED_WITHIN = 1.5
 """A dead backend's users must be gone within 1.5 ttl (``wait_until`` scales it as ttl is): its
 entries expire at most one ttl after its last write, and the service's sweep removes only
@@ -264,32 +258,8 @@ def test_a_failing_presence_is_logged_and_the_stream_goes_on(caplog):
     assert "presence arrive('alice',) in 'broadcast' failed" in caplog.text
 
 
-@contextlib.contextmanager
-def command(redis_url: str, *options: str):
-    """``python -m servers.notify`` on ``redis_url`` with a shared secret: ``(url, process)``."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "servers.notify", "--port", str(port), "--redis", redis_url]
-        + list(options),
-        cwd=ROOT,
-        env={**os.environ, "NOTIFY_SECRET": "shared by both"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        assert process.poll() is None, "the command exited"
-        with contextlib.suppress(httpx.TransportError):
-            return httpx.get(f"{url}/health").status_code == 200
-        return False
-
-    try:
-        wait_until(answers, timeout=20, what="the command to answer /health")
-        yield url, process
-    finally:
-        process.kill()
-        process.wait()
+def options(redis_url: str, ttl: float) -> list[str]:
+    return ["--redis", redis_url, "--presence-ttl", str(ttl)]
 
 
 def test_a_killed_backend_process_users_drop_out_within_the_ttl_on_redis():
@@ -299,8 +269,8 @@ def test_a_killed_backend_process_users_drop_out_within_the_ttl_on_redis():
     ttl = scaled(1.0)
     with (
         RedisServer() as redis,
-        command(redis.url, "--presence-ttl", str(ttl)) as (p1, first),
-        command(redis.url, "--presence-ttl", str(ttl)) as (p2, _),
+        service(*options(redis.url, ttl), secret="shared by both") as (p1, first),
+        service(*options(redis.url, ttl), secret="shared by both") as (p2, _),
     ):
         alice, bob = login(p1, "alice"), login(p2, "bob")
         with stream(p1, alice), stream(p2, bob):
