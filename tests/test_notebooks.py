@@ -70,6 +70,9 @@ servers.system.find_tool = lambda name, find=servers.system.find_tool: (
         ("12-security", "chromium"),
         ("12-security", "nginx"),
         ("13-http2-http3-webtransport", "chromium"),
+        ("14-capstone-notification-service", "redis-server"),
+        ("14-capstone-notification-service", "nginx"),
+        ("14-capstone-notification-service", "chromium"),
     ],
 )
 def test_in_ci_a_lesson_whose_real_part_is_missing_fails_instead_of_falling_back(
@@ -92,6 +95,7 @@ def test_in_ci_a_lesson_whose_real_part_is_missing_fails_instead_of_falling_back
         ("10-pub-sub-backplane", "nginx,redis"),
         ("12-security", "chromium,nginx"),
         ("13-http2-http3-webtransport", "chromium"),
+        ("14-capstone-notification-service", "chromium,nginx,redis"),
     ],
 )
 def test_with_course_fallback_a_lesson_passes_on_its_fallbacks_even_in_ci(
