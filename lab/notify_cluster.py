@@ -211,7 +211,8 @@ class NotifyCluster:
 
     def restart_redis(self, *, down_for: float = 0.5) -> None:
         """Take the backplane down for ``down_for`` seconds and bring it back with its data
-        (ids and histories), as a Redis with persistence or a promoted replica comes back."""
+        (ids and histories), as after a clean shutdown (``SHUTDOWN SAVE``); a crash or a failover
+        to an asynchronous replica may lose the last writes, which this does not play."""
         if self.redis is not None:
             self.redis.restart(keep_data=True, down_for=down_for)
             return

@@ -3,8 +3,10 @@
 ``RedisServer().start()`` runs ``redis-server`` on a free loopback port from a temporary
 folder, with no persistence (``--save "" --appendonly no``), through ``servers.tether``: it
 dies with the kernel however the kernel ends. ``restart()`` brings it back on the same port
-with its data, as a Redis with persistence or a promoted replica would (it saves one snapshot
-into the temporary folder on the way down and loads it on the way up); ``restart(keep_data=
+with its data, as a Redis with persistence does after a clean shutdown (it saves one snapshot
+into the temporary folder on the way down and loads it on the way up; a crash or a failover to
+an asynchronous replica may lose the last writes, redis.io "Redis persistence", "Redis
+replication"); ``restart(keep_data=
 False)`` comes back empty, as a Redis without persistence does. ``stop()`` removes the folder.
 """
 

@@ -61,7 +61,7 @@ from servers.notify.channels import (
     check_channel,
     owner,
 )
-from servers.notify.cors import allow_origins
+from servers.notify.cors import allow_origins, guard_cookie_writes
 from servers.notify.reads import ReadMarks
 from servers.notify.roster import PresenceSetup, Roster, user_or_none
 from servers.notify.sockets import ReadingGuard
@@ -134,6 +134,7 @@ def make_app(
     app = make_base_app(cors=False)
     allowed = origins.allow_list(allowed_origins) if allowed_origins is not None else None
     allow_origins(app, allowed)
+    guard_cookie_writes(app, allowed)
     app[SERVICE] = service
     roster = Roster(presence or PresenceSetup(), service.brokers)
     app[STALLS] = service.stalls

@@ -193,3 +193,44 @@ def test_posts_per_second_count_the_posts_of_the_last_window_only():
     assert rate.per_second() == 0.3
     now[0] = 10.5  # the post at 0.0 is out of the window
     assert (rate.total, rate.per_second()) == (3, 0.2)
+
+
+@pytest.mark.parametrize(
+    "origin, bearer, status",
+    [
+        ("http://evil.example", False, 403),  # another site's page: its cookie would not come,
+        ("http://localhost.evil.example", False, 403),  # but a refused Origin is refused anyway
+        ("http://localhost:9999", False, 201),  # a loopback page: allowed by default
+        (None, False, 201),  # no page at all (curl)
+        ("http://evil.example", True, 201),  # a bearer token: no page can forge that header
+    ],
+)
+def test_a_post_with_the_session_cookie_from_a_page_the_origin_policy_refuses_is_403(
+    service, origin, bearer, status
+):
+    with httpx.Client(base_url=service.url, timeout=scaled(10)) as client:
+        token = client.post("/login", json={"user": "alice"}).json()["token"]  # sets the cookie
+        headers = {"Origin": origin} if origin else {}
+        if bearer:
+            headers["Authorization"] = f"Bearer {token}"
+        answer = client.post("/channels/alice/posts", json={"text": "hi"}, headers=headers)
+    assert answer.status_code == status, answer.text
+    if status == 403:
+        assert answer.json()["error"].startswith("a POST with the session cookie is refused: ")
+
+
+def test_an_allow_list_also_decides_which_pages_may_post_with_the_cookie():
+    app = make_app(brokers=MemoryBrokers(), allowed_origins=["https://app.example"])
+    with (
+        serve(app, name="test-notify-csrf") as server,
+        httpx.Client(base_url=server.url, timeout=scaled(10)) as client,
+    ):
+        client.post("/login", json={"user": "alice"})
+        mine = client.post(
+            "/channels/alice/read", json={"read": 0}, headers={"Origin": "https://app.example"}
+        )
+        local = client.post(
+            "/channels/alice/read", json={"read": 0}, headers={"Origin": "http://localhost:1"}
+        )
+    assert mine.status_code == 200, mine.text
+    assert local.status_code == 403 and "allow-list" in local.json()["error"]
