@@ -80,12 +80,16 @@ class Drill:
     counts: list[Count] = field(default_factory=list)
 
     def table(self) -> str:
-        """The rows as a fixed-width text table."""
-        columns = list(self.rows[0])
-        cells = [[str(row[c]) for c in columns] for row in self.rows]
-        widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-        lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+        """The rows as a text table, one column per step, each step's failure named above it
+        (a row per step would be too wide for a notebook's output)."""
+        measures = [key for key in self.rows[0] if key not in ("step", "failure")]
+        label = max(map(len, measures))
+        width = max(8, *(len(row["step"]) for row in self.rows)) + 2
+        lines = [f"{row['step']:<8} {row['failure']}" for row in self.rows] + [""]
+        lines.append(" " * label + "".join(row["step"].rjust(width) for row in self.rows))
+        for key in measures:
+            values = "".join(str(row.get(key, "")).rjust(width) for row in self.rows)
+            lines.append(key.ljust(label) + values)
         return "\n".join(lines)
 
     def check(self) -> None:
@@ -116,7 +120,7 @@ class Drill:
 
 def describe(drill: Drill) -> str:
     """What the run showed, step by step, in sentences computed from its rows (markdown)."""
-    balancer = drill.kind.split(" in front of")[0]
+    balancer = drill.kind.split(" in front of")[0].split(" (")[0]  # its name, not why it ran
     rows = {row["step"]: row for row in drill.rows}
     said = [f"This run: {drill.kind}. {drill.clients} readers, {drill.rate:g} posts/s."]
     if "kill" in rows:

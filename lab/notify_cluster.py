@@ -205,8 +205,8 @@ class NotifyCluster:
             )
         return (
             f"{balancer} in front of {count} backends served in this kernel on one in-process "
-            f"MemoryBrokers, not Redis ({self.redis_note}): an in-process backplane cannot "
-            "link processes"
+            f"backplane, not Redis ({self.redis_note}): an in-process backplane cannot link "
+            "processes"
         )
 
     def restart_redis(self, *, down_for: float = 0.5) -> None:

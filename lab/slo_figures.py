@@ -10,6 +10,7 @@ stated as an estimate from this run.
 from __future__ import annotations
 
 import math
+import textwrap
 
 from lab.plots import SEQUENCE, ecdf, figure, finish, label
 from lab.slo import BUCKET, SloRun, verdict
@@ -22,7 +23,7 @@ def report(run: SloRun) -> str:
     """The figure beside its target, with the machine it ran on."""
     s = run.stats
     servers = ", ".join(f"{name} {share:.0%}" for name, share in run.server_cpu.items())
-    return "\n".join(
+    return _wrapped(
         [
             f"objective: {run.objective}",
             f"ran:       {run.clients} clients, {run.setup}; {run.posts} posts in "
@@ -116,4 +117,26 @@ def sizing(run: SloRun, *, clients: int = 100_000) -> str:
             f"backends: at {clients:,} clients it needs about {clients / run.clients * share:.0f}"
             " cores of its own, the next thing to size"
         )
-    return text
+    return _wrapped(text)
+
+
+def _wrapped(text: str | list[str], width: int = 100) -> str:
+    """Each line folded at ``width`` (JupyterLab breaks a long output line inside words), the
+    rest of a line indented under its text."""
+    lines = text if isinstance(text, list) else text.split("\n")
+    return "\n".join(
+        textwrap.fill(
+            line,
+            width,
+            subsequent_indent=" " * _text_starts(line),
+            break_on_hyphens=False,
+            break_long_words=False,
+        )
+        for line in lines
+    )
+
+
+def _text_starts(line: str) -> int:
+    """Where a line's text starts after its label (``"ran:       "``), else 2."""
+    label, _, rest = line.partition(":")
+    return len(line) - len(rest.lstrip()) if label.isalpha() and len(label) < 10 else 2

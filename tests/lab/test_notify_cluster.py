@@ -146,7 +146,7 @@ def test_starting_again_stops_the_earlier_cluster_and_stop_leaves_no_process():
 
 def test_the_fallback_serves_the_backends_in_this_kernel_on_one_memory_backplane(fallback):
     assert "Python TCP balancer (the fallback" in fallback.kind
-    assert "served in this kernel on one in-process MemoryBrokers, not Redis" in fallback.kind
+    assert "served in this kernel on one in-process backplane, not Redis" in fallback.kind
     assert fallback.redis is None
     assert all(isinstance(b, KernelNotifyBackend) for b in fallback.backends)
     one, other = fallback.backends
