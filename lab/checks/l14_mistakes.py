@@ -64,8 +64,8 @@ MISTAKES: dict[str, tuple[str, str]] = {
     "kept_after_leave": (
         "{step}, yet online() on b{n} still lists {extra_s}, who has no connection open.",
         "when a user's last connection on this backend closes, leave() removes the entry at "
-        "once (`await self.store.drop(key)`; or, if it writes a count of 0, online() skips "
-        "entries whose count is 0): expiry is for backends that die, not for users who leave.",
+        "once (`await self.store.drop(key)`): expiry is for backends that die, not for users "
+        "who leave.",
     ),
     "expired_while_connected": (
         "{missing_s} kept a stream open the whole time, yet {held:.1f} s in (ttl {ttl:g} s) "
@@ -105,6 +105,13 @@ MISTAKES: dict[str, tuple[str, str]] = {
         "the ttl ({ttl:g} s): each write must make the entry count a whole ttl, or connected "
         "users drop out between two heartbeats.",
         "store " + FRESH + ": beat() must push the expiry forward, not write an old one again.",
+    ),
+    "count_below_one": (
+        "Presence.{method}() wrote {user}'s entry with count {count}: an entry for no "
+        "connection stays in the store (the next beat() may write it again), so every closed "
+        "tab leaves one behind.",
+        "when a user's last connection on this backend closes, leave() removes the entry at "
+        "once: `del self.connections[user]` and `await self.store.drop(key)`.",
     ),
     "types": (
         "Presence.{method}() called the store with {what}.",

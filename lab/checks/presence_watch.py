@@ -92,6 +92,8 @@ class Ledger:
             raise self.misused(Misuse("types", method=method, what=f"key={key!r}, user={user!r}"))
         if isinstance(count, bool) or not isinstance(count, int):
             raise self.misused(Misuse("types", method=method, what=f"count={count!r}"))
+        if count < 1:  # kept in the store for ever, rewritten by each beat
+            raise self.misused(Misuse("count_below_one", method=method, user=user, count=count))
         if isinstance(expires, bool) or not isinstance(expires, int | float):
             raise self.misused(Misuse("types", method=method, what=f"expires={expires!r}"))
         now = time.time()

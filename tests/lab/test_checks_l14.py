@@ -116,6 +116,20 @@ class ZeroKept(Reference):  # leave writes count 0, online lists it anyway
         return {e.user for e in (await self.store.entries()).values() if e.expires > time.time()}
 
 
+class ZeroLeftBehind(ZeroKept):  # online skips count 0, but every closed tab stays in the store
+    async def online(self):
+        return await Reference.online(self)
+
+
+class DropsOnlyStale(Reference):  # last close just stops refreshing: the user stays a whole ttl
+    async def leave(self, user):
+        self.connections[user] -= 1
+        if self.connections[user] == 0:
+            del self.connections[user]
+        else:
+            await self._write(user)
+
+
 class Unawaited(Reference):
     async def _write(self, user):
         self.store.put(self.key(user), user, self.connections[user], time.time() + self.ttl)
@@ -165,7 +179,9 @@ def test_a_right_presence_passes_on_memory_and_on_redis_when_it_is_there(solutio
         (StaleBeat, "beat() must push the expiry forward"),
         (Monotonic, "time.monotonic() counts from an arbitrary start"),
         (Milliseconds, "more than the ttl"),
-        (ZeroKept, "bob closed his last tab, on b2, yet online() on b1 still lists ['bob']"),
+        (ZeroKept, "Presence.leave() wrote carol's entry with count 0"),
+        (ZeroLeftBehind, "an entry for no connection stays in the store"),
+        (DropsOnlyStale, "bob closed his last tab, on b2, yet online() on b1 still lists ['bob']"),
         (Unawaited, "called self.store.put(...) without `await`"),
         (Blocking, "Presence.beat() ran"),
         (BeatLoops, "Presence.beat() did not return within"),
