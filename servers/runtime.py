@@ -10,9 +10,11 @@ to do both, and the servers keep answering.
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import threading
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -280,11 +282,54 @@ def accepts_connections(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+DYNAMIC_PORTS = (49152, 65535)
+"""IANA's dynamic ports (RFC 6335, section 6): the ephemeral range of macOS and Windows, and
+what ``free_port`` assumes where Linux's ``ip_local_port_range`` cannot be read."""
+_handed_out: set[int] = set()
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The ports the operating system hands out by itself: to a bind on port 0, and as the
+    local port of every outgoing connection."""
+    try:
+        low, high = map(int, EPHEMERAL_RANGE_FILE.read_text().split())
+    except (OSError, ValueError):
+        return DYNAMIC_PORTS
+    return low, high
+
+
 def free_port() -> int:
-    """A loopback port nobody listens on right now (for servers that cannot bind port 0)."""
+    """A loopback port nobody listens on right now, for a server in another process (nginx,
+    Redis, a backend) that is told its port and binds it a moment later.
+
+    The port comes from the 16,384 just below the ephemeral range. A port from inside it (what a
+    bind on port 0 gives) can be taken in that moment by an outgoing connection's local port or
+    by jupyter_client picking a kernel's ports the same way (a clean-clone CI run once failed
+    with a kernel's client talking to a backend's aiohttp). Ports this process already handed
+    out are not handed out again. Where the ephemeral range leaves no room below it, this falls
+    back to port 0."""
+    low, _ = ephemeral_range()
+    below = range(max(1024, low - 16384), low)
+    with _lock:
+        for port in random.sample(below, k=min(len(below), 256)):
+            if port not in _handed_out and _bindable(port):
+                _handed_out.add(port)
+                return port
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+
+def _bindable(port: int) -> bool:
+    """Whether a loopback socket can bind ``port`` (no listener, and no socket on it waiting
+    out TIME_WAIT, which would stop a server that does not set ``SO_REUSEADDR``)."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def running_servers() -> list[Server]:

@@ -254,3 +254,41 @@ def test_stopping_everything_kept_stops_every_server_and_its_streams_and_serving
         "kept": [True],
     }
     assert result.stderr == ""
+
+
+def test_free_port_is_below_the_ephemeral_range_bindable_and_never_handed_out_twice():
+    # Mutant: the old free_port (bind port 0) gave ports inside the ephemeral range, which an
+    # outgoing connection or a kernel's own port pick can take before the child binds it.
+    low, _ = runtime.ephemeral_range()
+    ports = [runtime.free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
+    assert all(max(1024, low - 16384) <= port < low for port in ports)
+    for port in ports[:20]:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))
+
+
+def test_free_port_skips_a_port_someone_listens_on(monkeypatch):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            spare = probe.getsockname()[1]
+        monkeypatch.setattr(runtime.random, "sample", lambda ports, k: [taken, spare])
+        assert runtime.free_port() == spare
+
+
+def test_free_port_falls_back_to_port_zero_when_nothing_is_below_the_ephemeral_range(
+    monkeypatch, tmp_path
+):
+    range_file = tmp_path / "ip_local_port_range"
+    range_file.write_text("1024\t65535\n")
+    monkeypatch.setattr(runtime, "EPHEMERAL_RANGE_FILE", range_file)
+    assert runtime.ephemeral_range() == (1024, 65535)
+    port = runtime.free_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))
+    monkeypatch.setattr(runtime, "EPHEMERAL_RANGE_FILE", tmp_path / "missing")
+    assert runtime.ephemeral_range() == runtime.DYNAMIC_PORTS
