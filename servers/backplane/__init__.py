@@ -40,12 +40,19 @@ broke, so a publish is never retried by the client (only a connection is re-open
 failed post into ``BackplaneDown`` or ``IdsWentBack`` (both ``servers.feed.PostNotTaken``), and
 only the HTTP edge (``servers.polling``, ``servers.ws``) turns those into 503 and 500.
 
-The modules, each importing only those above it: ``contract`` (the ``Broker`` protocol and
-``BackplaneUnavailable``), ``memory_broker``, ``redis_broker``, ``relaying`` (the relay and its
-``RelayStatus``), ``feed`` (``BackplaneFeed``, ``publish_through``, ``attach``, ``join``).
+**A retry can be told apart** (lesson 14). Because a failed publish may have happened, a
+publisher that retries may post twice. ``broker.publish_once(text, key)`` (both brokers; not in
+the contract) publishes under an idempotency key, and in the same step remembers the key
+(Redis: in the same script): the same key again answers the first post, publishing nothing.
+``BackplaneFeed.submit_once`` is the backend's side of it.
+
+The modules, each importing only those above it: ``contract`` (the ``Broker`` protocol,
+``BackplaneUnavailable`` and ``KeyReused``), ``memory_broker``, ``redis_broker``,
+``relaying`` (the relay and its ``RelayStatus``), ``feed`` (``BackplaneFeed``,
+``publish_through``, ``attach``, ``join``).
 """
 
-from servers.backplane.contract import HISTORY, BackplaneUnavailable, Broker
+from servers.backplane.contract import HISTORY, KEYS_KEPT, BackplaneUnavailable, Broker, KeyReused
 from servers.backplane.feed import (
     RELAY_STATUS,
     BackplaneDown,
@@ -62,6 +69,7 @@ from servers.backplane.relaying import RETRY, RelayStatus, relay
 
 __all__ = [
     "HISTORY",
+    "KEYS_KEPT",
     "RELAY_STATUS",
     "RETRY",
     "BackplaneDown",
@@ -69,6 +77,7 @@ __all__ = [
     "BackplaneUnavailable",
     "Broker",
     "IdsWentBack",
+    "KeyReused",
     "LocalPublish",
     "MemoryBroker",
     "RedisBroker",

@@ -2,7 +2,8 @@
 
 Both brokers (``MemoryBroker``, ``RedisBroker``) implement every method, all of them async
 (``subscribe`` returns an async context manager); the relay, the backends, the lesson's
-helpers and exercise 10's checks use nothing else.
+helpers and exercise 10's checks use nothing else. Both also have ``publish_once(text, key)``
+(lesson 14's service), outside the contract: a post under an idempotency key, published once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,25 @@ HISTORY = 1000
 
 class BackplaneUnavailable(ConnectionError):
     """The broker cannot be reached (it is down or restarting); try again later."""
+
+
+KEYS_KEPT = 24 * 3600
+"""Seconds a broker remembers an idempotency key (``publish_once``, lesson 14): 24 hours, as
+Stripe's API does (stripe.com/docs/api/idempotent_requests)."""
+
+
+class KeyReused(ValueError):
+    """``publish_once`` with a key already used for a post of another text: ``post`` is that
+    post (draft-ietf-httpapi-idempotency-key-header: a key must not be reused with a different
+    payload)."""
+
+    def __init__(self, key: str, post: dict) -> None:
+        super().__init__(
+            f"this idempotency key was already used for post {post['id']}, whose text is not "
+            "this one: send a new key with each new post, and the same key only when you send "
+            "the same post again"
+        )
+        self.key, self.post = key, post
 
 
 @runtime_checkable

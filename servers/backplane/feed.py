@@ -8,6 +8,7 @@ while the app serves. A post that cannot be taken raises a domain error (``Backp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -45,6 +46,22 @@ async def publish_through(feed: Feed, broker: Broker, text: str) -> dict:
     ``BackplaneUnavailable`` from the broker passes through."""
     passed = feed.last_id
     post = await broker.publish(text, ts=time.time())
+    return await _held(feed, post, passed)
+
+
+async def publish_once_through(feed: Feed, broker, text: str, key: str) -> tuple[dict, bool]:
+    """``publish_through`` under an idempotency key (lesson 14): ``(post, replayed)``, where a
+    key the broker has seen answers the post published under it, ``replayed`` True, and
+    publishes nothing (``KeyReused`` if that post's text is not ``text``)."""
+    passed = feed.last_id
+    post, replayed = await broker.publish_once(text, key, ts=time.time())
+    if replayed:
+        return post, True
+    return await _held(feed, post, passed), False
+
+
+async def _held(feed: Feed, post: dict, passed: int) -> dict:
+    """``post`` once ``feed`` holds it; ``IdsWentBack`` if its id is not past ``passed``."""
     if post["id"] <= passed:
         raise IdsWentBack(
             f"the backplane numbered this post {post['id']}, but this backend already holds "
@@ -83,12 +100,15 @@ class BackplaneFeed(Feed):
         """Through the backplane with ``publisher``; ``BackplaneDown`` when it cannot be
         reached (the post may have been published), ``IdsWentBack`` when its ids went back."""
         self.check_text(text)
-        try:
+        with _down_when_unavailable():
             return await self.publisher(self, self.broker, text)
-        except BackplaneUnavailable as error:
-            raise BackplaneDown(
-                f"the backplane is unavailable; the post may not have been published: {error}"
-            ) from None
+
+    async def submit_once(self, text: str, key: str) -> tuple[dict, bool]:
+        """``submit`` under an idempotency key (lesson 14), with ``publish_once_through``:
+        ``(post, replayed)``; the broker must have ``publish_once``."""
+        self.check_text(text)
+        with _down_when_unavailable():
+            return await publish_once_through(self, self.broker, text, key)
 
     def publish(self, text: str) -> dict:
         """From a cell (another thread): ``submit`` on the servers' loop, and the post back.
@@ -106,6 +126,17 @@ class BackplaneFeed(Feed):
         if self.loop is None:
             raise RuntimeError("this feed's relay is not running yet: start its server first")
         return asyncio.run_coroutine_threadsafe(self.submit(text), self.loop).result(10)
+
+
+@contextlib.contextmanager
+def _down_when_unavailable():
+    """``BackplaneUnavailable`` from the broker, as the domain's ``BackplaneDown``."""
+    try:
+        yield
+    except BackplaneUnavailable as error:
+        raise BackplaneDown(
+            f"the backplane is unavailable; the post may not have been published: {error}"
+        ) from None
 
 
 RELAY = web.AppKey("backplane_relay", asyncio.Task)

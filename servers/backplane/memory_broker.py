@@ -10,11 +10,11 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from typing import Any
 
-from servers.backplane.contract import HISTORY, BackplaneUnavailable
+from servers.backplane.contract import HISTORY, KEYS_KEPT, BackplaneUnavailable, KeyReused
 
 
 class MemoryBroker:
@@ -23,10 +23,10 @@ class MemoryBroker:
     The ``Broker`` contract, as ``RedisBroker``; subscribers may sit on any event loop.
     ``stop()`` and ``start()`` play a backplane restart: every subscription is cut, publishing
     fails while it is down, and the history survives (as Redis's would with persistence or a
-    replica); ``start(keep_data=False)`` comes back with no history and the counter at 0, as a
-    Redis without persistence does. While it is down, ``subscribe`` and ``since`` yield to the
-    event loop once before they raise, as a refused connection would: a relay retrying without
-    a pause burns CPU but does not freeze every other task on its loop.
+    replica); ``start(keep_data=False)`` comes back with no history, no idempotency keys and the
+    counter at 0, as a Redis without persistence does. While it is down, ``subscribe`` and
+    ``since`` yield to the event loop once before they raise, as a refused connection would: a
+    relay retrying without a pause burns CPU but does not freeze every other task on its loop.
     """
 
     def __init__(self, *, history: int = HISTORY, first_id: int = 1) -> None:
@@ -34,6 +34,7 @@ class MemoryBroker:
         self._history: deque[dict] = deque(maxlen=history)
         self._last_id = first_id - 1
         self._subscribers: set[_MemorySubscription] = set()
+        self._keys: OrderedDict[str, tuple[dict, float]] = OrderedDict()
         self._up = True
 
     @property
@@ -56,13 +57,31 @@ class MemoryBroker:
         """``publish``, and how many subscribers the post reached (Redis: PUBLISH's answer)."""
         with self._lock:
             self._raise_if_down()
-            self._last_id += 1
-            post = {"id": self._last_id, "text": text, "ts": time.time() if ts is None else ts}
-            self._history.append(post)
-            for subscription in self._subscribers:
-                subscription.deliver(dict(post))
+            post = self._publish(text, ts)
             receivers = len(self._subscribers)
         return dict(post), receivers
+
+    async def publish_once(
+        self, text: str, key: str, *, ts: float | None = None, keep: float = KEYS_KEPT
+    ) -> tuple[dict, bool]:
+        """``publish`` under an idempotency key (lesson 14): ``(post, False)`` the first time;
+        with the same ``key`` again within ``keep`` seconds nothing is published and the
+        answer is ``(the first post, True)``; ``KeyReused`` if that post's text is not
+        ``text``. Looking the key up and publishing are one step, as in ``RedisBroker``."""
+        with self._lock:
+            self._raise_if_down()
+            now = time.monotonic()
+            while self._keys and next(iter(self._keys.values()))[1] <= now:
+                self._keys.popitem(last=False)  # expired keys go, the oldest first
+            held = self._keys.get(key)
+            if held is not None and held[1] > now:
+                post = dict(held[0])
+                if post["text"] != text:
+                    raise KeyReused(key, post)
+                return post, True
+            post = self._publish(text, ts)
+            self._keys[key] = (post, now + keep)
+        return dict(post), False
 
     async def count_subscribers(self) -> int:
         """Subscriptions open right now (as ``RedisBroker.count_subscribers``)."""
@@ -109,11 +128,21 @@ class MemoryBroker:
         with self._lock:
             if not keep_data:
                 self._history.clear()
+                self._keys.clear()
                 self._last_id = 0
             self._up = True
 
     async def close(self) -> None:
         pass
+
+    def _publish(self, text: str, ts: float | None) -> dict:
+        """Number, keep and deliver a post; the caller holds the lock."""
+        self._last_id += 1
+        post = {"id": self._last_id, "text": text, "ts": time.time() if ts is None else ts}
+        self._history.append(post)
+        for subscription in self._subscribers:
+            subscription.deliver(dict(post))
+        return post
 
     def _raise_if_down(self) -> None:
         if not self._up:

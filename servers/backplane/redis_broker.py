@@ -15,7 +15,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from servers.backplane.contract import HISTORY, BackplaneUnavailable, Broker
+from servers.backplane.contract import (
+    HISTORY,
+    KEYS_KEPT,
+    BackplaneUnavailable,
+    Broker,
+    KeyReused,
+)
 from servers.http import compact_json
 
 KEEPALIVE = 5.0
@@ -37,12 +43,28 @@ return {post, receivers}
 come between a post's INCR and its PUBLISH, and delivery order is id order. It answers with
 the post and how many subscribers PUBLISH reached."""
 
+_PUBLISH_ONCE = """
+local seen = redis.call('GET', KEYS[4])
+if seen then return {seen, -1} end
+local id = redis.call('INCR', KEYS[1])
+local post = '{"id":' .. id .. ',' .. string.sub(ARGV[1], 2)
+redis.call('RPUSH', KEYS[2], post)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+local receivers = redis.call('PUBLISH', KEYS[3], post)
+redis.call('SET', KEYS[4], post, 'EX', ARGV[3])
+return {post, receivers}
+"""
+"""``_PUBLISH`` under an idempotency key (lesson 14): a key seen before answers its post and -1,
+publishing nothing; else the post is published and kept under the key for ARGV[3] seconds.
+One script, so no failure can come between publishing a post and remembering its key."""
+
 
 class RedisBroker:
     """Redis pub/sub as the backplane (lesson 10): ``RedisBroker("redis://127.0.0.1:6379")``.
 
     Keys (prefix ``feed``): ``feed:last_id`` the counter, ``feed:history`` a list of the newest
-    ``history`` posts as JSON, channel ``feed:posts``. Use it from one event loop.
+    ``history`` posts as JSON, channel ``feed:posts``, and ``feed:once:KEY`` a post published
+    under an idempotency key (``publish_once``). Use it from one event loop.
 
     No command is retried (a script that was sent may have run). The client cannot tell that
     a pooled connection was closed by Redis (a restart) until a command fails on it, so the
@@ -74,6 +96,7 @@ class RedisBroker:
             f"{prefix}:history",
             f"{prefix}:posts",
         )
+        self.prefix = prefix
         self._redis = redis.Redis.from_url(
             url,
             socket_connect_timeout=1.0,
@@ -83,6 +106,7 @@ class RedisBroker:
             retry=Retry(NoBackoff(), 0),
         )
         self._script = self._redis.register_script(_PUBLISH)
+        self._once_script = self._redis.register_script(_PUBLISH_ONCE)
 
     async def publish(self, text: str, *, ts: float | None = None) -> dict:
         return (await self.publish_counting(text, ts=ts))[0]
@@ -94,6 +118,23 @@ class RedisBroker:
         async with self._unavailable_on_error():
             post, receivers = await self._script(keys=keys, args=[body, self.history])
         return json.loads(post), int(receivers)
+
+    async def publish_once(
+        self, text: str, key: str, *, ts: float | None = None, keep: float = KEYS_KEPT
+    ) -> tuple[dict, bool]:
+        """``publish`` under an idempotency key (lesson 14), as ``MemoryBroker.publish_once``:
+        the key lives in Redis (``PREFIX:once:KEY``, expiring after ``keep`` seconds), so every
+        backend on this Redis answers a repeated key with the same post."""
+        body = compact_json({"text": text, "ts": time.time() if ts is None else ts})
+        keys = [self.counter, self.history_key, self.channel, f"{self.prefix}:once:{key}"]
+        async with self._unavailable_on_error():
+            raw, receivers = await self._once_script(
+                keys=keys, args=[body, self.history, max(1, round(keep))]
+            )
+        post, replayed = json.loads(raw), int(receivers) < 0
+        if replayed and post["text"] != text:
+            raise KeyReused(key, post)
+        return post, replayed
 
     async def count_subscribers(self) -> int:
         """Subscriptions to the channel right now (``PUBSUB NUMSUB``)."""

@@ -6,11 +6,18 @@ import asyncio
 import contextlib
 import inspect
 import threading
+import time
 
 import pytest
 from support import needs
 
-from servers.backplane import BackplaneUnavailable, Broker, MemoryBroker, RedisBroker
+from servers.backplane import (
+    BackplaneUnavailable,
+    Broker,
+    KeyReused,
+    MemoryBroker,
+    RedisBroker,
+)
 from servers.runtime import serve_streams
 
 CONTRACT = [name for name in dir(Broker) if not name.startswith("_")]
@@ -104,6 +111,62 @@ def test_a_broker_says_how_many_subscribers_a_post_reached(make_broker):
     unheard, post, heard, subscribers = asyncio.run(scenario())
     assert (unheard, heard, subscribers) == (0, 2, 2)
     assert post == {"id": 2, "text": "heard", "ts": 1.0}
+
+
+def test_a_broker_publishes_once_per_idempotency_key_and_delivers_only_the_first(make_broker):
+    new_broker, (down, up) = make_broker
+
+    async def scenario():
+        broker = new_broker()
+        async with broker.subscribe() as posts:
+            first = await broker.publish_once("hello", "k1", ts=1.0)
+            again = await broker.publish_once("hello", "k1", ts=2.0)
+            with pytest.raises(KeyReused, match="already used for post 1") as reused:
+                await broker.publish_once("other text", "k1")
+            other = await broker.publish_once("hello", "k2", ts=3.0)
+            delivered = [await anext(aiter(posts)) for _ in range(2)]
+        await asyncio.to_thread(down)
+        with pytest.raises(BackplaneUnavailable):
+            await broker.publish_once("hello", "k3")
+        await asyncio.to_thread(up)
+        after_restart = await broker.publish_once("hello", "k1")  # kept with the data
+        history = await broker.since(0)
+        await broker.close()
+        return first, again, reused.value.post, other, delivered, after_restart, history
+
+    first, again, reused, other, delivered, after_restart, history = asyncio.run(scenario())
+    assert first == ({"id": 1, "text": "hello", "ts": 1.0}, False)
+    assert again == (first[0], True) == (reused, True)
+    assert other == ({"id": 2, "text": "hello", "ts": 3.0}, False)
+    assert delivered == [first[0], other[0]]
+    assert after_restart == (first[0], True)
+    assert [p["id"] for p in history] == [1, 2]
+
+
+def test_an_idempotency_key_is_forgotten_after_it_is_kept(make_broker):
+    new_broker, _ = make_broker
+
+    async def scenario():
+        broker = new_broker()
+        first, _ = await broker.publish_once("hello", "k", keep=1)
+        await asyncio.sleep(1.3)
+        later = await broker.publish_once("hello", "k")
+        await broker.close()
+        return first, later
+
+    first, (later, replayed) = asyncio.run(scenario())
+    assert (later["id"], replayed) == (first["id"] + 1, False)
+
+
+def test_a_memory_broker_back_without_its_data_forgets_its_keys_with_its_posts():
+    broker = MemoryBroker()
+    asyncio.run(broker.publish_once("hello", "k"))
+    broker.stop()
+    broker.start(keep_data=False)
+    assert asyncio.run(broker.publish_once("hello", "k")) == (
+        {"id": 1, "text": "hello", "ts": pytest.approx(time.time(), abs=60)},
+        False,
+    )
 
 
 def test_a_broker_that_is_down_lets_a_relay_retrying_at_once_share_its_loop():
