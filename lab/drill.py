@@ -17,8 +17,10 @@ that steady load, the steps:
 After each step the drill waits until every reader holds every post published during it (or
 gives up after a while: that is a loss), then counts, for every reader: ``lost`` (published
 ids it never got, and no ``gap`` event covered), ``duplicates`` (ids it got twice), ``gaps``
-(``gap`` events) and ``reconnects``; ``unanswered`` counts posts readers got whose 201 the
-publisher never saw (taken, then the answer was lost: retried, so published twice). Last,
+(``gap`` events) and ``reconnects``; ``replayed`` counts retries the service answered with a
+post it had already taken (its 201 lost; the retry's ``Idempotency-Key`` was known), and
+``unanswered`` posts readers got whose 201 the publisher never saw (taken twice: a key that
+did not hold). Last,
 ``away``: one reader stays away while more posts than the history holds are published to
 its channel; back, it must get a ``gap`` event covering exactly what the history no longer
 holds — gaps are reported where history cannot help. ``Drill.rows`` is the table
@@ -157,16 +159,32 @@ def describe(drill: Drill) -> str:
             f"{r['told in a gap']} posts, then every post still held ({r['lost']} lost without "
             "a word)."
         )
-    unanswered = sum(row["unanswered"] for row in drill.rows)
-    said.append(
-        f"{unanswered} posts were taken but their `201` never reached the publisher (a failure "
-        "cut the request after Redis numbered the post): it retried them, so their texts were "
-        "published twice, under two ids. Readers count ids, so these are no duplicates here; "
-        "a real publisher sends an idempotency key the service remembers."
-        if unanswered
-        else "Every post the readers got had been answered `201`: no post was taken twice."
-    )
+    said.append(_retries(drill))
     return "\n\n".join(said)
+
+
+def _retries(drill: Drill) -> str:
+    """What the publisher's retries did: answered from their key, or (a fault) taken twice."""
+    unanswered = sum(row["unanswered"] for row in drill.rows)
+    replayed = sum(row["replayed"] for row in drill.rows)
+    if unanswered:
+        return (
+            f"{unanswered} posts reached readers under ids the publisher was never given: "
+            "their `201` was lost, the retry was taken as a new post, and their texts were "
+            "published twice. The `Idempotency-Key` each retry carried did not hold."
+        )
+    if replayed:
+        return (
+            f"{replayed} retries were of posts the service had already taken: a failure cut "
+            "the request after the post was numbered, so its `201` never arrived. Each retry "
+            "carried its post's `Idempotency-Key`, and the service answered it with the post it "
+            "had taken (`Idempotent-Replayed: true`), so no post was taken twice."
+        )
+    return (
+        "Every post the readers got had been answered `201` the first time it was taken: no "
+        "post was taken twice, and no retry needed its `Idempotency-Key` in this run (each "
+        "refused attempt had published nothing). A cell below loses an answer on purpose."
+    )
 
 
 def _losses(row: dict) -> str:
@@ -234,7 +252,7 @@ async def _step(cluster, step, drill, readers, publisher, http, steady, settle, 
     """One failure under steady load, the wait for every reader, the count: the step's row."""
     failure, label, killed = _failure(cluster, step, readers[0], redis_down)
     start_ids = {c: len(ids) for c, ids in publisher.published.items()}
-    before, retries = _snapshot(readers), publisher.retries
+    before, retries, replayed = _snapshot(readers), publisher.retries, publisher.replayed
     until = asyncio.Event()
     publishing = asyncio.ensure_future(publisher.run(http, until, step))
     await asyncio.sleep(steady)
@@ -247,6 +265,7 @@ async def _step(cluster, step, drill, readers, publisher, http, steady, settle, 
     settled = await _settle(readers, expected, settle)
     row = _count(drill, step, readers, expected, before, label)
     row["retried"] = publisher.retries - retries
+    row["replayed"] = publisher.replayed - replayed
     row["settled (s)"] = f"{settled - started:.1f}" if settled else "never"
     if killed is not None:  # back for the next step (its readers stay where they moved)
         await asyncio.to_thread(killed.start)
@@ -332,6 +351,7 @@ def _count(drill: Drill, step: str, readers, expected, before, label: str) -> di
         "failure": label,
         "posts": sum(len(ids) for ids in expected.values()),
         "retried": 0,
+        "replayed": 0,
         "readers": len(readers),
         "moved": moved,
         "reconnects": totals["reconnects"],
@@ -358,6 +378,7 @@ async def _away(cluster, drill: Drill, session, http, publisher: Publisher) -> d
         reading.cancel()
         await asyncio.gather(reading, return_exceptions=True)
     missed = range(cluster.history + 5)  # more than the channel's history holds
+    retries, replayed = publisher.retries, publisher.replayed
     away = [(await publisher.post(http, user, f"away #{n}"))["id"] for n in missed]
     before = _snapshot([reader])
     reading = asyncio.ensure_future(reader.read(session, cluster.url))
@@ -369,7 +390,8 @@ async def _away(cluster, drill: Drill, session, http, publisher: Publisher) -> d
         await asyncio.gather(reading, return_exceptions=True)
     row = _count(drill, "away", [reader], {user: away}, before, f"away for {len(away)} posts")
     row.update(posts=len(away), moved=0, readers=1)
-    row["retried"] = 0
+    row["retried"] = publisher.retries - retries
+    row["replayed"] = publisher.replayed - replayed
     row["settled (s)"] = f"{settled - started:.1f}" if settled else "never"
     return row
 

@@ -13,6 +13,8 @@ backend down), and the page must open a new one from the id it kept; ``Reader`` 
 
 ``Publisher`` posts at a steady rate and retries each post refused with 502, 503, 504 or a
 broken connection until it is taken: a post counts as published only once it got its 201.
+Each post carries its own ``Idempotency-Key``, the same on every retry, so a retry of a post
+the service took (its 201 lost) is answered with that post (``Idempotent-Replayed``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -28,6 +31,7 @@ import aiohttp
 import httpx
 
 from servers.notify.auth import COOKIE
+from servers.notify.idempotency import HEADER, REPLAYED
 from servers.sse import EventParser
 from servers.timing import scaled
 
@@ -108,13 +112,14 @@ class Reader:
 
 class Publisher:
     """Posts ``rate`` a second through the front, cycling over ``channels``, retrying each
-    until it is taken (201): ``published[channel]`` the ids taken, ``retries`` the refusals."""
+    until it is taken (201): ``published[channel]`` the ids taken, ``retries`` the refused or
+    broken attempts, ``replayed`` the retries answered with a post already taken."""
 
     def __init__(self, url: str, token: str, channels: list[str], rate: float) -> None:
         self.url, self.channels, self.rate = url, channels, rate
         self.headers = {"Authorization": f"Bearer {token}"}
         self.published: dict[str, list[int]] = {c: [] for c in set(channels)}
-        self.retries = self.sent = 0
+        self.retries = self.sent = self.replayed = 0
 
     async def run(self, http: httpx.AsyncClient, until: asyncio.Event, label: str) -> None:
         next_at = time.monotonic()
@@ -127,15 +132,18 @@ class Publisher:
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
     async def post(self, http: httpx.AsyncClient, channel: str, text: str) -> dict:
-        """One post, retried until taken; ``RuntimeError`` for a refusal no retry mends."""
+        """One post, retried under one idempotency key until taken; ``RuntimeError`` for a
+        refusal no retry mends."""
         deadline = time.monotonic() + scaled(20)
+        headers = {**self.headers, HEADER: f'"{uuid.uuid4()}"'}
         while True:
             with contextlib.suppress(httpx.TransportError):
                 answer = await http.post(
                     f"{self.url}/channels/{channel}/posts", json={"text": text},
-                    headers=self.headers,
+                    headers=headers,
                 )  # fmt: skip
                 if answer.status_code == 201:
+                    self.replayed += answer.headers.get(REPLAYED) == "true"
                     return answer.json()
                 if answer.status_code not in RETRYABLE:
                     raise RuntimeError(f"post refused: {answer.status_code} {answer.text}")

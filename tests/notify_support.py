@@ -92,3 +92,19 @@ def service(*options: str, secret: str = ""):
         if process.poll() is None:
             process.kill()
         process.communicate()
+
+
+@contextlib.contextmanager
+def two_on_one_redis():
+    """Two service processes on one real Redis, sharing a secret: ``(first url, second url)``."""
+    from support import needs
+
+    from servers.redis_server import RedisServer
+
+    needs("redis-server")
+    with (
+        RedisServer() as redis,
+        service("--redis", redis.url, secret="shared") as (first, _),
+        service("--redis", redis.url, secret="shared") as (second, _),
+    ):
+        yield first, second

@@ -14,6 +14,8 @@ Routes (every error a JSON ``{"error": why}``):
   count on the channel (``servers.notify.reads``), and marking posts read.
 - ``POST /channels/{name}/posts`` ``{"text"}``: 201 with the post, numbered by the channel's
   broker (``servers.notify.channels``); 400 for bad input, 503 when the backplane is down.
+  With an ``Idempotency-Key`` (``servers.notify.idempotency``) a retry is answered with the
+  post first taken under that key and ``Idempotent-Replayed: true``; 422 if its text differs.
 - ``GET /``: the service's own page, a badge and a list (``servers.notify.page``).
 - ``GET /channels/{name}/presence``: ``{"channel", "online": [users]}``, who has a stream or
   socket of the channel open with a login, on any backend (``servers.notify.roster``).
@@ -37,11 +39,11 @@ from collections.abc import Iterable, Mapping
 from aiohttp import web
 
 from servers import events, origins, runtime, ws, ws_limits
-from servers.backplane import BackplaneUnavailable
+from servers.backplane import BackplaneUnavailable, KeyReused
 from servers.fanout import Hubs, chunk
 from servers.feed.model import PostNotTaken
 from servers.http import json_error, make_base_app
-from servers.notify import metrics, page
+from servers.notify import idempotency, metrics, page
 from servers.notify.auth import (
     Refused,
     Signer,
@@ -100,6 +102,7 @@ class Service:
             "channels": len(self.channels),
             "subscribed": self.channels.subscribed(),
             "posts": self.posts.total,
+            "replayed": self.posts.replayed,
             "posts_per_s": self.posts.per_second(),
             "window": self.posts.window,
             "lag_p99": self.lag.p99(),
@@ -202,16 +205,28 @@ def make_app(
             return json_error(400, str(error))
 
     async def post(request: web.Request) -> web.Response:
-        identify(request, service.signer)
+        user = identify(request, service.signer)
         name = check_channel(request.match_info["name"])
+        try:
+            key = idempotency.key_of(request)
+        except idempotency.BadKey as error:
+            return json_error(400, str(error))
         body = await _json_object(request)
         if "text" not in body:
             return json_error(400, 'missing "text": send {"text": "..."}')
         channel = await service.channels.get(name)
         try:
-            taken = await channel.feed.submit(body["text"])
+            if key is None:
+                taken, replayed = await channel.feed.submit(body["text"]), False
+            else:
+                taken, replayed = await channel.feed.submit_once(body["text"], f"{user}:{key}")
+        except KeyReused as error:
+            return json_error(422, str(error))
         except ValueError as error:
             return json_error(400, str(error))
+        if replayed:
+            service.posts.replayed += 1
+            return web.json_response(taken, status=201, headers={idempotency.REPLAYED: "true"})
         service.posts.taken()
         return web.json_response(taken, status=201)
 

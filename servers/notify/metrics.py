@@ -30,11 +30,12 @@ LAG_SAMPLES = 10_000
 
 
 class PostRate:
-    """Posts taken by this backend: in all, and per second over the last ``window`` seconds."""
+    """Posts taken by this backend: in all, and per second over the last ``window`` seconds;
+    ``replayed`` counts retries answered with a post taken before (an idempotency key)."""
 
     def __init__(self, window: float = WINDOW, clock: Callable[[], float] = time.monotonic):
         self.window, self.clock = window, clock
-        self.total = 0
+        self.total = self.replayed = 0
         self._times: deque[float] = deque()
 
     def taken(self) -> None:
@@ -97,7 +98,8 @@ def render(numbers: dict) -> str:
         f"(SSE streams {numbers['streams']}, WebSockets {numbers['sockets']})",
         f"channels open      {numbers['channels']} ({numbers['subscribed']} on the backplane)",
         f"posts taken        {numbers['posts']} "
-        f"({numbers['posts_per_s']:.2f}/s over the last {numbers['window']:g} s)",
+        f"({numbers['posts_per_s']:.2f}/s over the last {numbers['window']:g} s; "
+        f"{numbers['replayed']} retries answered from their Idempotency-Key)",
         f"delivery lag p99   {_ms(numbers['lag_p99'])} over {numbers['lag_samples']} "
         f"posts in the last {numbers['lag_window']:g} s (publish -> handed to this "
         "backend's sockets)",

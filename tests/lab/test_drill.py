@@ -8,11 +8,13 @@ import asyncio
 import functools
 
 import aiohttp
+import httpx
 import pytest
+from notify_support import login, post, read, texts
 from support import needs
 
 from lab.drill import Count, Drill, DrillFailed, describe, run_drill
-from lab.drill_clients import Reader
+from lab.drill_clients import Publisher, Reader
 from lab.notify_cluster import NotifyCluster
 from servers.backplane import relay
 from servers.notify import channels
@@ -122,3 +124,59 @@ def test_a_reader_refused_for_good_stops_reading_and_the_check_names_it(cluster)
 def test_an_unknown_flaw_is_refused_before_anything_runs():
     with pytest.raises(ValueError, match="flaw must be one of"):
         asyncio.run(run_drill(None, flaw="forgets its name"))
+
+
+def test_a_retry_of_a_post_whose_answer_was_lost_is_answered_from_its_idempotency_key():
+    """The service takes the first post, and its answer is lost (the connection is cut after the
+    handler ran): the publisher's retry carries the same key, so it gets the same post back
+    and the channel holds the text once. (Mutant: a new key per attempt publishes it twice.)"""
+    from aiohttp import web
+
+    from servers import serve
+    from servers.notify import MemoryBrokers, make_app
+
+    keys: list[str] = []
+
+    @web.middleware
+    async def lose_the_first_answer(request, handler):
+        response = await handler(request)
+        if request.method == "POST" and request.path.endswith("/posts"):
+            keys.append(request.headers.get("Idempotency-Key"))
+            if len(keys) == 1:
+                request.transport.abort()  # taken, and the 201 never leaves
+        return response
+
+    app = make_app(brokers=MemoryBrokers())
+    app.middlewares.insert(0, lose_the_first_answer)
+
+    async def publish(url: str) -> tuple[Publisher, dict]:
+        async with httpx.AsyncClient(timeout=scaled(10)) as http:
+            token = (await http.post(f"{url}/login", json={"user": "drill"})).json()["token"]
+            publisher = Publisher(url, token, ["broadcast"], rate=1.0)
+            return publisher, await publisher.post(http, "broadcast", "only once")
+
+    with serve(app, name="test-drill-lost-answer") as server:
+        publisher, taken = asyncio.run(publish(server.url))
+        post(server.url, "broadcast", "after", login(server.url, "someone"))
+        held = texts(read(server.url, "broadcast", 2))
+    assert keys[0] is not None and keys[:2] == [keys[0]] * 2, keys  # one key, sent again
+    assert (publisher.retries, publisher.replayed, taken["id"]) == (1, 1, 1)
+    assert held == [(1, "only once"), (2, "after")]
+
+
+@pytest.mark.parametrize(
+    ("replayed", "unanswered", "says"),
+    [
+        (0, 0, "no retry needed its `Idempotency-Key` in this run"),
+        (2, 0, "2 retries were of posts the service had already taken"),
+        (0, 3, "3 posts reached readers under ids the publisher was never given"),
+    ],
+)
+def test_the_description_says_what_the_publishers_retries_did(replayed, unanswered, says):
+    row = {"step": "redis", "failure": "x", "replayed": replayed, "unanswered": unanswered,
+           "lost": 0, "duplicates": 0, "posts": 1, "retried": 1, "reconnects": 0,
+           "moved": 0, "readers": 1, "gaps": 0, "told in a gap": 0, "resets": 0,
+           "shutdown events": 0, "settled (s)": "0.1"}  # fmt: skip
+    told = describe(Drill("nginx in front of 2 backends", 1, 1.0, rows=[row]))
+    assert says in told
+    assert ("no post was taken twice" in told) == (unanswered == 0)

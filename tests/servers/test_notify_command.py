@@ -14,8 +14,8 @@ import sys
 import httpx
 import pytest
 from httpx_sse import connect_sse
-from notify_support import login, post, read, service, texts
-from support import needs, wait_until
+from notify_support import login, post, read, service, texts, two_on_one_redis
+from support import wait_until
 from websockets.exceptions import ConnectionClosedOK
 from websockets.sync.client import connect
 
@@ -73,14 +73,7 @@ def test_the_command_answers_health_and_stops_on_sigterm_ending_every_stream():
 
 
 def test_two_processes_on_one_redis_resume_each_others_clients():
-    from servers.redis_server import RedisServer
-
-    needs("redis-server")
-    with (
-        RedisServer() as redis,
-        service("--redis", redis.url, secret="shared") as (first, _),
-        service("--redis", redis.url, secret="shared") as (second, _),
-    ):
+    with two_on_one_redis() as (first, second):
         assert httpx.get(f"{first}/health").json()["broker"] == "redis"
         token = login(first, "alice")  # honoured by the second: the secret is shared
         post(first, "alice", "one", token)
