@@ -41,18 +41,26 @@ failed post into ``BackplaneDown`` or ``IdsWentBack`` (both ``servers.feed.PostN
 only the HTTP edge (``servers.polling``, ``servers.ws``) turns those into 503 and 500.
 
 **A retry can be told apart** (lesson 14). Because a failed publish may have happened, a
-publisher that retries may post twice. ``broker.publish_once(text, key)`` (both brokers; not in
-the contract) publishes under an idempotency key, and in the same step remembers the key
-(Redis: in the same script): the same key again answers the first post, publishing nothing.
-``BackplaneFeed.submit_once`` is the backend's side of it.
+publisher that retries may post twice. ``broker.publish_once(text, key)`` (both brokers are
+``OnceBroker``s; lesson 10's ``Broker`` contract does not ask for it) publishes under an
+idempotency key and, in the same step, remembers the key (Redis: in the same script): the
+same key again answers the first post, publishing nothing. ``BackplaneFeed.submit_once`` is
+the backend's side of it.
 
-The modules, each importing only those above it: ``contract`` (the ``Broker`` protocol,
-``BackplaneUnavailable`` and ``KeyReused``), ``memory_broker``, ``redis_broker``,
-``relaying`` (the relay and its ``RelayStatus``), ``feed`` (``BackplaneFeed``,
-``publish_through``, ``attach``, ``join``).
+The modules, each importing only those above it: ``contract`` (the ``Broker`` and
+``OnceBroker`` protocols, ``BackplaneUnavailable`` and ``KeyReused``), ``memory_broker``,
+``redis_broker``, ``relaying`` (the relay and its ``RelayStatus``), ``feed``
+(``BackplaneFeed``, ``publish_through``, ``attach``, ``join``).
 """
 
-from servers.backplane.contract import HISTORY, KEYS_KEPT, BackplaneUnavailable, Broker, KeyReused
+from servers.backplane.contract import (
+    HISTORY,
+    KEYS_KEPT,
+    BackplaneUnavailable,
+    Broker,
+    KeyReused,
+    OnceBroker,
+)
 from servers.backplane.feed import (
     RELAY_STATUS,
     BackplaneDown,
@@ -80,6 +88,7 @@ __all__ = [
     "KeyReused",
     "LocalPublish",
     "MemoryBroker",
+    "OnceBroker",
     "RedisBroker",
     "RelayStatus",
     "attach",

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from servers.backplane.contract import BackplaneUnavailable, Broker
+from servers.backplane.contract import BackplaneUnavailable, Broker, OnceBroker
 from servers.backplane.redis_broker import connect
 from servers.backplane.relaying import RETRY, RelayStatus, relay
 from servers.feed.app import FEED
@@ -49,15 +49,27 @@ async def publish_through(feed: Feed, broker: Broker, text: str) -> dict:
     return await _held(feed, post, passed)
 
 
-async def publish_once_through(feed: Feed, broker, text: str, key: str) -> tuple[dict, bool]:
-    """``publish_through`` under an idempotency key (lesson 14): ``(post, replayed)``, where a
-    key the broker has seen answers the post published under it, ``replayed`` True, and
-    publishes nothing (``KeyReused`` if that post's text is not ``text``)."""
+async def publish_once_through(
+    feed: Feed, broker: OnceBroker, text: str, key: str
+) -> tuple[dict, bool]:
+    """``publish_through`` under an idempotency key (lesson 14): ``(post, replayed)``. A key the
+    broker has seen publishes nothing and answers the post published under it, ``replayed``
+    True (``KeyReused`` if that post's text is not ``text``), checked as a new post is: it is
+    answered once this feed holds it, and ``IdsWentBack`` if this feed shows another post
+    under its id (the first try got that 500 too: the backplane's counter went back)."""
     passed = feed.last_id
     post, replayed = await broker.publish_once(text, key, ts=time.time())
-    if replayed:
-        return post, True
-    return await _held(feed, post, passed), False
+    if not replayed:
+        return await _held(feed, post, passed), False
+    await feed.wait_for_posts(post["id"] - 1, 2.0)
+    shown = [p for p in feed.since(post["id"] - 1)[:1] if p["id"] == post["id"]]
+    if shown and (shown[0]["text"], shown[0]["ts"]) != (post["text"], post["ts"]):
+        raise IdsWentBack(
+            f"this retry's idempotency key names post {post['id']}, but this backend shows "
+            "another post under that id: the backplane lost its counter (Redis restarted "
+            "without its data?), and no backend that was running will show the post."
+        )
+    return post, True
 
 
 async def _held(feed: Feed, post: dict, passed: int) -> dict:
@@ -104,8 +116,9 @@ class BackplaneFeed(Feed):
             return await self.publisher(self, self.broker, text)
 
     async def submit_once(self, text: str, key: str) -> tuple[dict, bool]:
-        """``submit`` under an idempotency key (lesson 14), with ``publish_once_through``:
-        ``(post, replayed)``; the broker must have ``publish_once``."""
+        """``submit`` under an idempotency key (lesson 14): ``(post, replayed)``, through
+        ``publish_once_through`` (never through ``publisher``, which knows no keys), on a
+        broker that is a ``OnceBroker``."""
         self.check_text(text)
         with _down_when_unavailable():
             return await publish_once_through(self, self.broker, text, key)

@@ -14,7 +14,13 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from typing import Any
 
-from servers.backplane.contract import HISTORY, KEYS_KEPT, BackplaneUnavailable, KeyReused
+from servers.backplane.contract import (
+    HISTORY,
+    KEYS_KEPT,
+    BackplaneUnavailable,
+    KeyReused,
+    digest,
+)
 
 
 class MemoryBroker:
@@ -34,7 +40,8 @@ class MemoryBroker:
         self._history: deque[dict] = deque(maxlen=history)
         self._last_id = first_id - 1
         self._subscribers: set[_MemorySubscription] = set()
-        self._keys: OrderedDict[str, tuple[dict, float]] = OrderedDict()
+        self._keys: OrderedDict[str, tuple[int, float, str, float]] = OrderedDict()
+        """digest(key) -> (post id, its ts, digest(text), when the key expires)"""
         self._up = True
 
     @property
@@ -71,16 +78,16 @@ class MemoryBroker:
         with self._lock:
             self._raise_if_down()
             now = time.monotonic()
-            while self._keys and next(iter(self._keys.values()))[1] <= now:
+            while self._keys and next(iter(self._keys.values()))[-1] <= now:
                 self._keys.popitem(last=False)  # expired keys go, the oldest first
-            held = self._keys.get(key)
-            if held is not None and held[1] > now:
-                post = dict(held[0])
-                if post["text"] != text:
-                    raise KeyReused(key, post)
-                return post, True
+            held = self._keys.get(digest(key))
+            if held is not None and held[-1] > now:
+                post_id, post_ts, text_digest, _ = held
+                if text_digest != digest(text):
+                    raise KeyReused(post_id)
+                return {"id": post_id, "text": text, "ts": post_ts}, True
             post = self._publish(text, ts)
-            self._keys[key] = (post, now + keep)
+            self._keys[digest(key)] = (post["id"], post["ts"], digest(text), now + keep)
         return dict(post), False
 
     async def count_subscribers(self) -> int:

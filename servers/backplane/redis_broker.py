@@ -2,7 +2,8 @@
 
 It keeps the ``Broker`` contract (``servers.backplane.contract``) for backends in separate
 processes: ids from ``INCR``, the shared history a list, delivery by ``PUBLISH``, all three in
-one script. ``connect(url)`` makes one from a ``redis://`` URL.
+one script (for ``publish_once``, lesson 14, the idempotency key too). ``connect(url)`` makes
+one from a ``redis://`` URL.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from servers.backplane.contract import (
     BackplaneUnavailable,
     Broker,
     KeyReused,
+    digest,
 )
 from servers.http import compact_json
 
@@ -51,20 +53,23 @@ local post = '{"id":' .. id .. ',' .. string.sub(ARGV[1], 2)
 redis.call('RPUSH', KEYS[2], post)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
 local receivers = redis.call('PUBLISH', KEYS[3], post)
-redis.call('SET', KEYS[4], post, 'EX', ARGV[3])
+local kept = '{"id":' .. id .. ',"ts":' .. ARGV[5] .. ',"sha":"' .. ARGV[4] .. '"}'
+redis.call('SET', KEYS[4], kept, 'EX', ARGV[3])
 return {post, receivers}
 """
-"""``_PUBLISH`` under an idempotency key (lesson 14): a key seen before answers its post and -1,
-publishing nothing; else the post is published and kept under the key for ARGV[3] seconds.
-One script, so no failure can come between publishing a post and remembering its key."""
+"""``_PUBLISH`` under an idempotency key (lesson 14), KEYS[4] the key's digest: a key seen before
+answers what was kept of its post (id, ts, the text's digest) and -1, publishing nothing; else
+the post is published and that is kept under the key for ARGV[3] seconds. One script, so no
+failure and no concurrent retry can come between publishing a post and remembering its key."""
 
 
 class RedisBroker:
     """Redis pub/sub as the backplane (lesson 10): ``RedisBroker("redis://127.0.0.1:6379")``.
 
     Keys (prefix ``feed``): ``feed:last_id`` the counter, ``feed:history`` a list of the newest
-    ``history`` posts as JSON, channel ``feed:posts``, and ``feed:once:KEY`` a post published
-    under an idempotency key (``publish_once``). Use it from one event loop.
+    ``history`` posts as JSON, channel ``feed:posts``, and ``feed:once:DIGEST`` what is kept of a
+    post published under an idempotency key (``publish_once``: its id, ts, and text's digest).
+    Use it from one event loop.
 
     No command is retried (a script that was sent may have run). The client cannot tell that
     a pooled connection was closed by Redis (a restart) until a command fails on it, so the
@@ -125,16 +130,18 @@ class RedisBroker:
         """``publish`` under an idempotency key (lesson 14), as ``MemoryBroker.publish_once``:
         the key lives in Redis (``PREFIX:once:KEY``, expiring after ``keep`` seconds), so every
         backend on this Redis answers a repeated key with the same post."""
-        body = compact_json({"text": text, "ts": time.time() if ts is None else ts})
-        keys = [self.counter, self.history_key, self.channel, f"{self.prefix}:once:{key}"]
+        ts = time.time() if ts is None else ts
+        body = compact_json({"text": text, "ts": ts})
+        keys = [self.counter, self.history_key, self.channel, f"{self.prefix}:once:{digest(key)}"]
+        args = [body, self.history, max(1, round(keep)), digest(text), json.dumps(ts)]
         async with self._unavailable_on_error():
-            raw, receivers = await self._once_script(
-                keys=keys, args=[body, self.history, max(1, round(keep))]
-            )
-        post, replayed = json.loads(raw), int(receivers) < 0
-        if replayed and post["text"] != text:
-            raise KeyReused(key, post)
-        return post, replayed
+            raw, receivers = await self._once_script(keys=keys, args=args)
+        if int(receivers) >= 0:
+            return json.loads(raw), False
+        kept = json.loads(raw)
+        if kept["sha"] != digest(text):
+            raise KeyReused(kept["id"])
+        return {"id": kept["id"], "text": text, "ts": kept["ts"]}, True
 
     async def count_subscribers(self) -> int:
         """Subscriptions to the channel right now (``PUBSUB NUMSUB``)."""

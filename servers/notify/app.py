@@ -225,7 +225,7 @@ def make_app(
         except ValueError as error:
             return json_error(400, str(error))
         if replayed:
-            service.posts.replayed += 1
+            service.posts.replay()
             return web.json_response(taken, status=201, headers={idempotency.REPLAYED: "true"})
         service.posts.taken()
         return web.json_response(taken, status=201)

@@ -42,6 +42,10 @@ class PostRate:
         self.total += 1
         self._times.append(self.clock())
 
+    def replay(self) -> None:
+        """A retry answered with a post taken before: counted apart, not as a post."""
+        self.replayed += 1
+
     def per_second(self) -> float:
         cutoff = self.clock() - self.window
         while self._times and self._times[0] <= cutoff:

@@ -170,6 +170,7 @@ def test_a_retry_of_a_post_whose_answer_was_lost_is_answered_from_its_idempotenc
         (0, 0, "no retry needed its `Idempotency-Key` in this run"),
         (2, 0, "2 retries were of posts the service had already taken"),
         (0, 3, "3 posts reached readers under ids the publisher was never given"),
+        (2, 1, "1 posts reached readers under ids the publisher was never given"),  # a fault wins
     ],
 )
 def test_the_description_says_what_the_publishers_retries_did(replayed, unanswered, says):

@@ -268,3 +268,37 @@ def test_starting_the_lessons_backplane_again_shuts_down_the_one_before():
     finally:
         second.shutdown()
     assert not second.redis.running
+
+
+def test_a_replayed_post_is_checked_as_a_new_one_against_what_this_backend_shows():
+    """Lesson 14's ``submit_once``: the broker's counter went back, so the first try got
+    ``IdsWentBack``; the retry, replayed under its key, must not now be told it worked."""
+    from servers.backplane import BackplaneFeed, IdsWentBack, MemoryBroker
+
+    async def scenario():
+        feed = BackplaneFeed(MemoryBroker())  # its counter starts at 1 again
+        for n in (1, 2, 3):
+            feed.add({"id": n, "text": f"before the reset {n}", "ts": 0.0})
+        with pytest.raises(IdsWentBack, match="numbered this post 1"):
+            await feed.submit_once("new", "k")
+        with pytest.raises(IdsWentBack, match="idempotency key names post 1"):
+            await feed.submit_once("new", "k")
+
+    asyncio.run(scenario())
+
+
+def test_a_replayed_post_is_answered_once_this_backend_holds_it():
+    """Read-your-writes holds for a retry too: one that lands on a backend whose relay has not
+    brought the post yet is answered once it has."""
+    from servers.backplane import BackplaneFeed, MemoryBroker
+
+    async def scenario():
+        broker = MemoryBroker()
+        feed = BackplaneFeed(broker)
+        taken, _ = await broker.publish_once("hi", "k")  # the first try, on another backend
+        asyncio.get_running_loop().call_later(0.3, feed.add, taken)  # this relay, late
+        post, replayed = await feed.submit_once("hi", "k")
+        return post, replayed, taken, feed.last_id
+
+    post, replayed, taken, held = asyncio.run(scenario())
+    assert (post, replayed, held) == (taken, True, taken["id"])

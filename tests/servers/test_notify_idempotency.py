@@ -33,6 +33,7 @@ def request_with(*values: str):
         (f'  "{KEY}" ', KEY),  # RFC 8941 section 4.2: leading and trailing SP are discarded
         (r'"a \"quoted\" \\ key"', 'a "quoted" \\ key'),
         ('"' + "k" * LONGEST + '"', "k" * LONGEST),
+        (f'"{KEY}";scope=orders; v=1.5;ok=?1;b=:aGk=:;t=a/b', KEY),  # section 3.1.2: ignored
     ],
 )
 def test_a_key_is_an_rfc_8941_string_unquoted(value, key):
@@ -51,6 +52,8 @@ def test_no_header_is_no_key():
         (('"tab\there"',), "must be a quoted string"),
         (('"é"',), "must be a quoted string"),
         ((r'"bad \n escape"',), "must be a quoted string"),
+        ((f'"{KEY}";Scope=1',), "must be a quoted string"),  # parameter keys are lowercase
+        ((f'"{KEY}" "again"',), "must be a quoted string"),
         (('""',), "is empty"),
         (('"' + "k" * (LONGEST + 1) + '"',), f"at most {LONGEST}"),
         ((f'"{KEY}"', '"another"'), "send one Idempotency-Key header, not 2"),
@@ -109,12 +112,13 @@ def test_the_same_key_with_another_text_is_a_422_naming_the_first_post(url):
 
 def test_keys_are_each_users_own_and_each_channels_own(url):
     alice, bob = login(url, "alice"), login(url, "bob")
-    ids = [
-        send(url, alice, "x", KEY).json()["id"],
-        send(url, bob, "x", KEY).json()["id"],  # bob's key is not alice's
-        send(url, alice, "x", KEY, channel="alice").json()["id"],  # nor the channel's
+    answers = [
+        send(url, alice, "x", KEY),
+        send(url, bob, "x", KEY),  # bob's key is not alice's
+        send(url, alice, "x", KEY, channel="alice"),  # nor the channel's
     ]
-    assert ids == [1, 2, 1]
+    assert [a.json()["id"] for a in answers] == [1, 2, 1]
+    assert not any("Idempotent-Replayed" in a.headers for a in answers)
     assert send(url, bob, "x", KEY).headers["Idempotent-Replayed"] == "true"
 
 
@@ -138,3 +142,6 @@ def test_a_retry_that_reaches_another_backend_on_the_same_redis_is_answered_ther
         assert retried.json() == taken.json()
         assert send(second, token, "next", None).json()["id"] == taken.json()["id"] + 1
         assert texts(read(second, "broadcast", 2)) == [(1, "once"), (2, "next")]
+        elsewhere = send(second, token, "once", KEY, channel="alice")  # one Redis, two channels
+        assert "Idempotent-Replayed" not in elsewhere.headers
+        assert texts(read(first, "alice", 1, token=token)) == [(1, "once")]
