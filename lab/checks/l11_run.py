@@ -261,9 +261,9 @@ class Run:
     async def _never_dropped(self) -> None:
         """``MOST`` posts and the stalled client still subscribed: which mistake is it?"""
         client = self.stage.clients[STALLED]
-        self._judge_delays()
-        if client.most_in_flight > 1:
+        if client.most_in_flight > 1:  # first: this evidence does not depend on timing
             raise Symptom("task per post", most=client.most_in_flight)
+        self._judge_delays()
         self.stalled.start()
         count, deadline = -1, asyncio.get_running_loop().time() + scaled(5)
         while count != len(self.stalled.got) and asyncio.get_running_loop().time() < deadline:
