@@ -19,8 +19,8 @@ gives up after a while: that is a loss), then counts, for every reader: ``lost``
 ids it never got, and no ``gap`` event covered), ``duplicates`` (ids it got twice), ``gaps``
 (``gap`` events) and ``reconnects``; ``replayed`` counts retries the service answered with a
 post it had already taken (its 201 lost; the retry's ``Idempotency-Key`` was known), and
-``unanswered`` posts readers got whose 201 the publisher never saw (taken twice: a key that
-did not hold). Last,
+``taken twice`` posts readers got under ids the publisher was never given (a retry taken as a
+new post: a key that did not hold; it must stay 0). Last,
 ``away``: one reader stays away while more posts than the history holds are published to
 its channel; back, it must get a ``gap`` event covering exactly what the history no longer
 holds — gaps are reported where history cannot help. ``Drill.rows`` is the table
@@ -165,11 +165,11 @@ def describe(drill: Drill) -> str:
 
 def _retries(drill: Drill) -> str:
     """What the publisher's retries did: answered from their key, or (a fault) taken twice."""
-    unanswered = sum(row["unanswered"] for row in drill.rows)
+    twice = sum(row["taken twice"] for row in drill.rows)
     replayed = sum(row["replayed"] for row in drill.rows)
-    if unanswered:
+    if twice:
         return (
-            f"{unanswered} posts reached readers under ids the publisher was never given: "
+            f"{twice} posts reached readers under ids the publisher was never given: "
             "their `201` was lost, the retry was taken as a new post, and their texts were "
             "published twice. The `Idempotency-Key` each retry carried did not hold."
         )
@@ -183,7 +183,7 @@ def _retries(drill: Drill) -> str:
     return (
         "Every post the readers got had been answered `201` the first time it was taken: no "
         "post was taken twice, and no retry needed its `Idempotency-Key` in this run (each "
-        "refused attempt had published nothing). A cell below loses an answer on purpose."
+        "refused attempt had published nothing). A cell below plays a lost answer on purpose."
     )
 
 
@@ -319,7 +319,7 @@ async def _settle(
 def _count(drill: Drill, step: str, readers, expected, before, label: str) -> dict:
     """Count every reader's step into ``drill.counts``; the step's row."""
     totals = Counter()
-    moved, unanswered = 0, set()
+    moved, twice = 0, set()
     for r in readers:
         got_before, gaps_before, connections_before, backend_before, events_before = before[r.name]
         new = r.received[got_before:]
@@ -338,7 +338,7 @@ def _count(drill: Drill, step: str, readers, expected, before, label: str) -> di
         )  # fmt: skip
         drill.counts.append(count)
         moved += r.backend != backend_before
-        unanswered |= {(r.channel, i) for i in new if i not in expected[r.channel]}
+        twice |= {(r.channel, i) for i in new if i not in expected[r.channel]}
         totals.update(
             lost=len(count.lost), duplicates=len(count.duplicates), gaps=count.gaps,
             reported=count.reported,
@@ -361,7 +361,7 @@ def _count(drill: Drill, step: str, readers, expected, before, label: str) -> di
         "gaps": totals["gaps"],
         "told in a gap": totals["reported"],
         "resets": totals["reset"],
-        "unanswered": len(unanswered),
+        "taken twice": len(twice),
     }
 
 

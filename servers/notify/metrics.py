@@ -103,7 +103,7 @@ def render(numbers: dict) -> str:
         f"channels open      {numbers['channels']} ({numbers['subscribed']} on the backplane)",
         f"posts taken        {numbers['posts']} "
         f"({numbers['posts_per_s']:.2f}/s over the last {numbers['window']:g} s; "
-        f"{numbers['replayed']} retries answered from their Idempotency-Key)",
+        f"{_replays(numbers['replayed'])})",
         f"delivery lag p99   {_ms(numbers['lag_p99'])} over {numbers['lag_samples']} "
         f"posts in the last {numbers['lag_window']:g} s (publish -> handed to this "
         "backend's sockets)",
@@ -111,6 +111,12 @@ def render(numbers: dict) -> str:
         f"{numbers['write_timeout']:g} s)",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _replays(count: int) -> str:
+    if count == 1:
+        return "1 retry answered from its Idempotency-Key"
+    return f"{count} retries answered from their Idempotency-Key"
 
 
 def _ms(seconds: float | None) -> str:

@@ -93,7 +93,7 @@ def test_a_retry_with_the_same_key_gets_the_same_post_and_publishes_nothing(url)
     assert texts(read(url, "broadcast", 2)) == [(1, "deploy done"), (2, "deploy done")]
     numbers = httpx.get(f"{url}/metrics").text
     assert "posts taken        2 " in numbers
-    assert "1 retries answered from their Idempotency-Key" in numbers
+    assert "1 retry answered from its Idempotency-Key" in numbers
 
 
 def test_without_a_key_a_retry_is_a_second_post(url):
