@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 
 import aiohttp
 import httpx
@@ -62,8 +63,8 @@ def test_no_reader_loses_or_repeats_a_post_through_nginx_and_redis(cluster):
     told = describe(drill)
     assert "reconnected through nginx to another backend" in told
     assert told.count("no reader lost a post or got one twice") == 3
-    unanswered = sum(row["unanswered"] for row in drill.rows)
-    assert ("no post was taken twice" in told) == (unanswered == 0), told
+    twice = sum(row["taken twice"] for row in drill.rows)
+    assert ("no post was taken twice" in told) == (twice == 0), told
 
 
 def test_no_reader_loses_or_repeats_a_post_on_the_fallbacks(fallback):
@@ -89,15 +90,23 @@ def test_the_check_names_a_reader_that_loses_or_repeats_posts(cluster, flaw, say
     assert {c.reader for c in drill.counts if c.lost or c.duplicates} == {"r0"}
 
 
-def test_the_check_catches_a_service_whose_relays_do_not_catch_up(fallback, monkeypatch):
+def test_the_drill_shows_a_service_whose_relays_do_not_catch_up(fallback, monkeypatch):
     """Lesson 10's replay-less relay: a backend restarted with it holds only what was posted
-    after its channel opened, so readers resuming on it lose what came before."""
+    after its channel opened. A reader resuming there either loses what came before (its id is
+    newer than anything the channel holds, so its stream is reset), which the check names; or,
+    when a post arrived first, is told of a gap, which a working relay never needs here (the
+    history holds every post of the step). Which one happens is timing: both must show."""
     monkeypatch.setattr(channels, "relay", functools.partial(relay, replay=False))
     fallback.restart_all()  # the backends' channels open again, on the broken relay
     drill = asyncio.run(run_drill(fallback, **SMALL, steps=("restart",), away=False, settle=3))
-    with pytest.raises(DrillFailed, match=r"step 'restart': lost \d+ ids?"):
+    [row] = drill.rows
+    try:
         drill.check()
-    assert "posts lost and" in describe(drill)  # the prose follows the run
+    except DrillFailed as failed:
+        assert re.search(r"step 'restart': lost \d+ ids?", str(failed)), failed
+        assert "posts lost and" in describe(drill)  # the prose follows the run
+    else:
+        assert row["gaps"] > 0 and row["posts"] < fallback.history, drill.table()
 
 
 def test_the_check_names_an_away_reader_that_was_told_of_no_gap():
@@ -165,7 +174,7 @@ def test_a_retry_of_a_post_whose_answer_was_lost_is_answered_from_its_idempotenc
 
 
 @pytest.mark.parametrize(
-    ("replayed", "unanswered", "says"),
+    ("replayed", "twice", "says"),
     [
         (0, 0, "no retry needed its `Idempotency-Key` in this run"),
         (2, 0, "2 retries were of posts the service had already taken"),
@@ -173,11 +182,11 @@ def test_a_retry_of_a_post_whose_answer_was_lost_is_answered_from_its_idempotenc
         (2, 1, "1 posts reached readers under ids the publisher was never given"),  # a fault wins
     ],
 )
-def test_the_description_says_what_the_publishers_retries_did(replayed, unanswered, says):
-    row = {"step": "redis", "failure": "x", "replayed": replayed, "unanswered": unanswered,
+def test_the_description_says_what_the_publishers_retries_did(replayed, twice, says):
+    row = {"step": "redis", "failure": "x", "replayed": replayed, "taken twice": twice,
            "lost": 0, "duplicates": 0, "posts": 1, "retried": 1, "reconnects": 0,
            "moved": 0, "readers": 1, "gaps": 0, "told in a gap": 0, "resets": 0,
            "shutdown events": 0, "settled (s)": "0.1"}  # fmt: skip
     told = describe(Drill("nginx in front of 2 backends", 1, 1.0, rows=[row]))
     assert says in told
-    assert ("no post was taken twice" in told) == (unanswered == 0)
+    assert ("no post was taken twice" in told) == (twice == 0)
