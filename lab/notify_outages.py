@@ -7,6 +7,10 @@ channels and tokens: what a learner has without lesson 14's cluster. ``KillPageB
 kills (SIGKILL: its streams just break) the backend of a ``lab.notify_cluster.NotifyCluster``
 that served the page's own channel, so the page's reconnections go through nginx to another
 backend, which resumes them from the shared backplane; ``up()`` starts it again.
+
+``others_serve`` says whether the page can be served while the outage lasts: then the page
+must be back before ``up()`` is called (else a page that came back only once the killed
+backend was started again, on that very backend, would pass for one the front moved).
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ class OneBackend:
     """One in-kernel notification service: ``down()`` stops it (streams get their
     ``shutdown``, sockets 1001), ``up()`` serves a new app on the same port, the same channels
     (``MemoryBrokers``) and tokens (``Signer``)."""
+
+    others_serve = False
+    """Nothing serves the page while it is down."""
 
     def __init__(self, name: str = "notify-page", *, retry_ms: int = 500) -> None:
         self.name, self.retry_ms = name, retry_ms
@@ -42,6 +49,9 @@ class OneBackend:
 class KillPageBackend:
     """Kill the cluster's backend that served the page's ``user`` channel (the first backend
     when the page's streams carried no name); ``up()`` starts it again."""
+
+    others_serve = True
+    """The cluster's other backends serve the page while this one is down."""
 
     def __init__(self, cluster, user: str) -> None:
         self.cluster, self.user = cluster, user

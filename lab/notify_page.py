@@ -15,8 +15,9 @@ to ``broadcast`` (posted from Python over the service's HTTP API, after marking 
 channels held read: a fresh inbox), the badge must show their sum, each listed once; "mark
 all read", the badge 0 and the server counts nothing unread; a reload, still 0 and the list
 still shown; one more post, the badge 1. With an ``outage`` (``lab.notify_outages``:
-``.down(serving)``, told which backend served each channel's stream, and ``.up()``: the
-page's backend dies, and comes back or is replaced behind the front), the page must show
+``.down(serving)``, told which backend served each channel's stream, ``.up()``, and
+``.others_serve``: the page's backend dies, and comes back, or others behind the front serve
+the page and it is started again once the page is back), the page must show
 "reconnecting", be connected again, take the next post (badge 2) and mark it read. The run
 stops at the first step that fails; ``PageRun.problems`` says which and why, in words that name
 the likely mistake (``lab.notify_verdicts``). Without Chromium (``servers.system.real_part``)
@@ -320,14 +321,21 @@ async def _outage(run: PageRun, page, outage, notifier: Poster, step, wait_ms: f
         run.before_outage[channel] = max(post_id, run.before_outage.get(channel, 0))
     await _call(lambda: outage.down(dict(run.down)))
     noticed = await _appears(page, '#state:not([data-state="connected"])', wait_ms)
-    await _call(outage.up)
+    if outage.others_serve and noticed:  # back on another backend, while its own is down
+        connected = await _appears(page, CONNECTED, wait_ms)
+        await _call(outage.up)
+    else:
+        await _call(outage.up)
+        connected = noticed and await _appears(page, CONNECTED, wait_ms)
     if not noticed:
         run.problems.append("the page never showed 'reconnecting' while its backend was down")
         return
-    if not await _appears(page, CONNECTED, wait_ms):
+    if not connected:
+        where = "to another backend while its own was down" if outage.others_serve else (
+            "after its backend came back")
         run.problems.append(
-            "the page did not reconnect after its backend came back: an EventSource reconnects "
-            "by itself, a WebSocket must be reopened by the page's script"
+            f"the page did not reconnect {where}: an EventSource reconnects by itself, a "
+            "WebSocket must be reopened by the page's script"
         )
         return
     await notifier.post(run.user, "after the outage")

@@ -133,6 +133,19 @@ def test_a_page_with_a_mistake_fails_the_run_with_a_message_naming_it(
     assert len(run.problems) == 1 and says in run.problems[0], run.summary()
 
 
+def test_when_others_serve_the_page_it_must_be_back_before_its_backend_is_started_again(
+    backend, monkeypatch
+):
+    # one backend that claims others serve the page: nothing can, so the page cannot be back
+    # while it is down; started again at once (as before), it would be, and the run would pass
+    needs("chromium")
+    monkeypatch.setattr(backend, "others_serve", True, raising=False)
+    run = drive(backend.url, user="dora", outage=backend, timeout=2.0)
+    assert len(run.problems) == 1, run.summary()
+    assert "did not reconnect to another backend while its own was down" in run.problems[0]
+    assert httpx.get(backend.url + "/health", timeout=scaled(10)).status_code == 200  # it is up
+
+
 def test_without_chromium_the_run_says_nothing_was_checked_in_a_browser(monkeypatch):
     monkeypatch.setenv("COURSE_FALLBACK", "chromium")
     run = drive("http://127.0.0.1:9")  # nothing is asked of it
