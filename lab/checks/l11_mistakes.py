@@ -53,8 +53,9 @@ MISTAKES: dict[str, tuple[str, str]] = {
     ),
     "slow for everyone": (
         "the stalled client was never dropped, and while it had stopped reading, the fast "
-        "clients' delay per post rose from {before:.0f} ms to {during:.0f} ms at worst: they "
-        "waited for the stalled client's send. A timeout on each send still makes everyone wait "
+        "clients' delay per post rose from {before:.0f} ms to as much as {during:.0f} ms, on "
+        "{held} of the {stuck} posts published meanwhile: they waited for the stalled client's "
+        "send. A timeout on each send still makes everyone wait "
         "for the slowest, and a send that timed out has still left its post in the server's "
         "buffer, which then grows without a bound.",
         OWN_TASK,

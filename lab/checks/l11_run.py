@@ -33,6 +33,8 @@ PLAY_LIMIT = 40
 """Seconds (scaled) the whole scenario may take: every wait in it is bounded, this bounds all."""
 SLOWED = 5
 """The first paced posts, whose delay is the fast clients' usual one."""
+HELD_UP = 2
+"""Posts held up for the fast clients that make a broadcaster one that waits for the stalled."""
 
 
 class Run:
@@ -227,9 +229,11 @@ class Run:
         return bool(self.stage.crashes) or any(c.closes for c in clients) or crashed_task
 
     def _judge_delays(self) -> None:
-        """The fast clients' worst delay on posts published while the stalled client's buffers
-        were full, against their median delay on the first paced posts: a broadcaster that
-        waits a while for each client, then gives up on it, shows here."""
+        """The fast clients' delays on posts published while the stalled client's buffers were
+        full, against their median delay on the first paced posts: a broadcaster that waits a
+        while for each client, then gives up on it, shows here, on every post whose send to the
+        stalled client blocked (one in about 16). ``HELD_UP`` posts at least: one post held up
+        by the machine (a busy CI) is not a broadcaster that waits."""
         paced = [n for n in self.published_at if n > LIMIT]
         stuck = [n for n in paced[SLOWED:] if n in self.stuck]
         if not stuck:
@@ -239,9 +243,12 @@ class Run:
             return max(r.times[n] for r in self.fast) - self.published_at[n]
 
         before = statistics.median(delay(n) for n in paced[:SLOWED])
-        during = max(delay(n) for n in stuck)
-        if during > max(10 * before, scaled(0.1)):
-            raise Symptom("slow for everyone", before=before * 1000, during=during * 1000)
+        slow = [delay(n) for n in stuck if delay(n) > max(10 * before, scaled(0.1))]
+        if len(slow) >= HELD_UP:
+            raise Symptom(
+                "slow for everyone", before=before * 1000, during=max(slow) * 1000,
+                held=len(slow), stuck=len(stuck),
+            )  # fmt: skip
 
     def _fast_got_everything(self) -> None:
         expected = list(range(1, self.number + 1))
