@@ -26,6 +26,7 @@ nothing runs and the ``PageRun`` says so; in CI a missing Chromium is an error.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import itertools
 import json
@@ -313,12 +314,32 @@ async def _call(action) -> None:
         await result
 
 
+STREAMS_HOLD = """() => typeof channels === "undefined" ? null :
+  Object.fromEntries([...channels.values()].map(c => [c.name, c.lastEventId]))"""
+"""Channel -> the id of the last post the page's EventSource brought (``null``: not this
+page's script)."""
+
+
+async def _streams_hold(page, newest: dict[str, int], wait_ms: float) -> None:
+    """Wait until each channel's EventSource has itself brought the newest post the page lists.
+    The page lists a post from whichever of its EventSource and WebSocket brings it first (they
+    may be on two backends); killed before its stream brought it, a backend leaves the
+    EventSource to resume from the post before."""
+    deadline = time.monotonic() + wait_ms / 1000
+    while time.monotonic() < deadline:
+        held = await page.evaluate(STREAMS_HOLD)
+        if held is None or all(held.get(c, 0) >= n for c, n in newest.items()):
+            return
+        await asyncio.sleep(0.05)
+
+
 async def _outage(run: PageRun, page, outage, notifier: Poster, step, wait_ms: float) -> None:
     """The page's backend goes down and comes back (or is replaced): the page must notice,
     reconnect (the WebSocket by its own script), take the next post and mark it read."""
     run.down = {channel: names[-1] for channel, names in run.serving.items()}
     for channel, post_id in run.steps[-1].listed:
         run.before_outage[channel] = max(post_id, run.before_outage.get(channel, 0))
+    await _streams_hold(page, run.before_outage, wait_ms)
     await _call(lambda: outage.down(dict(run.down)))
     noticed = await _appears(page, '#state:not([data-state="connected"])', wait_ms)
     if outage.others_serve and noticed:  # back on another backend, while its own is down

@@ -275,7 +275,7 @@ def measure(
             ids = _publish(http, objective.rate, window, "slo")
             busy = psutil.cpu_percent(None) / 100
             after, elapsed = _cpu(load, processes), time.time() - wall_start
-            _settle(load, clients * (len(warm) + len(ids)))
+            _settle(load, clients * (len(warm) + len(ids)), quiet=BOUND)  # late is not lost
     arrivals = [c["arrivals"] for c in load.results["slo"].clients]
     wanted = set(ids)
     lost, duplicates = account(arrivals, ids)
@@ -380,9 +380,11 @@ def _cpu(load: LoadGenerator, processes: dict[str, list[psutil.Process]]) -> dic
     return seconds
 
 
-def _settle(load: LoadGenerator, expected: int, quiet: float = 1.0, limit: float = 30) -> None:
+def _settle(load: LoadGenerator, expected: int, quiet: float, limit: float = 30) -> None:
     """Until the clients hold ``expected`` posts in all, or none came for ``scaled(quiet)``
-    seconds (a lost post never comes: ``account`` counts it), or ``scaled(limit)`` passed."""
+    seconds (a lost post never comes: ``account`` counts it), or ``scaled(limit)`` passed. The
+    run waits ``BOUND``: a post later than the cell allows p99 to be may be lost, never one
+    that is only late (a backend starved for a second on a busy machine)."""
     deadline, last, last_change = time.monotonic() + scaled(limit), -1, time.monotonic()
     while (delivered := load.mark()["slo"]["deliveries"]) < expected:
         now = time.monotonic()

@@ -15,6 +15,7 @@ import pytest
 from notify_support import login, post
 from support import needs
 
+from lab import notify_page
 from lab.browser import blank_page_app, open_browser, render_output
 from lab.notify_outages import OneBackend
 from lab.notify_page import CONNECTED, drive_notify_page, notify_page_html
@@ -144,6 +145,30 @@ def test_when_others_serve_the_page_it_must_be_back_before_its_backend_is_starte
     assert len(run.problems) == 1, run.summary()
     assert "did not reconnect to another backend while its own was down" in run.problems[0]
     assert httpx.get(backend.url + "/health", timeout=scaled(10)).status_code == 200  # it is up
+
+
+class StreamsBringing:
+    """A page whose EventSource brings its channel's ids one per look (``None``: not ours)."""
+
+    def __init__(self, *held) -> None:
+        self.held, self.looks = list(held), 0
+
+    async def evaluate(self, script: str):
+        assert script == notify_page.STREAMS_HOLD
+        self.looks += 1
+        return self.held.pop(0) if len(self.held) > 1 else self.held[0]
+
+
+def test_before_the_outage_the_run_waits_until_the_streams_themselves_hold_the_newest_post():
+    # listed from the WebSocket first, the post may not have come down the EventSource yet:
+    # killed then, the backend would leave it to resume from the post before
+    page = StreamsBringing({"erin": 3, "broadcast": 2}, {"erin": 3, "broadcast": 2},
+                           {"erin": 4, "broadcast": 2})  # fmt: skip
+    asyncio.run(notify_page._streams_hold(page, {"erin": 4, "broadcast": 2}, 5000))
+    assert page.looks == 3 and page.held == [{"erin": 4, "broadcast": 2}]
+    other = StreamsBringing(None)  # a page without the course's script: nothing to wait for
+    asyncio.run(notify_page._streams_hold(other, {"erin": 4}, 5000))
+    assert other.looks == 1
 
 
 def test_without_chromium_the_run_says_nothing_was_checked_in_a_browser(monkeypatch):

@@ -178,6 +178,16 @@ def test_a_service_that_holds_each_post_is_measured_at_least_that_late():
     assert slo.verdict(run).word != "met"  # missed, or inconclusive on a saturated machine
 
 
+def test_posts_late_beyond_a_second_of_silence_are_counted_late_not_lost():
+    # nothing arrives for 1.5 s after the window's last post is published: a backend starved
+    # on a busy machine; the run used to stop waiting after 1 s and call them all lost
+    with serve(lossy_app(hold=2.5, lossy=False), name="test-slo-starved") as server:
+        run = slo.measure(server.url, SMALL, warmup=0.5, window=1.0)
+    assert (run.lost, run.duplicates) == (0, 0)
+    assert len(run.latencies) == run.clients * run.posts
+    assert min(run.latencies) >= 2.5
+
+
 def test_accounting_counts_each_client_s_missing_and_repeated_posts():
     arrivals = [
         [[1, 0.0, 0.1], [2, 0.0, 0.1], [3, 0.0, 0.1]],
